@@ -1,0 +1,21 @@
+"""Sources of conversions. ``SOURCE_TYPES`` maps a config ``type`` to its class."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from connectors.base import BadLine, RawChunk, Source, Unit
+from connectors.csv_folder import CsvFolder
+
+if TYPE_CHECKING:
+    from uploader.settings import SourceSettings
+
+SOURCE_TYPES: dict[str, type] = {"csv": CsvFolder}
+
+
+def open_source(settings: SourceSettings, chunk_size: int) -> Source:
+    """Build the source a ``[[sources]]`` entry describes (its type was checked on load)."""
+    return SOURCE_TYPES[settings.type](settings, chunk_size)
+
+
+__all__ = ["BadLine", "RawChunk", "Source", "Unit", "SOURCE_TYPES", "open_source"]

@@ -1,0 +1,119 @@
+"""CSV drop folder: every ``*.csv`` file in a folder, read in chunks with exact line numbers."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+import pandas as pd
+
+from connectors.base import BadLine, RawChunk
+
+if TYPE_CHECKING:  # settings imports the registry, so only type checkers import settings here
+    from uploader.settings import SourceSettings
+
+REPLACEMENT_CHAR = "\ufffd"
+
+
+class CsvFile:
+    """One CSV file: its content hash is its identity, so a renamed copy is still the same file."""
+
+    def __init__(self, path: Path, encoding: str, chunk_size: int) -> None:
+        self.path = path
+        self.label = path.name
+        self.encoding = encoding
+        self.chunk_size = chunk_size
+        self.key = file_sha256(path)
+
+    def chunks(self) -> Iterator[RawChunk]:
+        """Yield the file's data rows, ``chunk_size`` at a time, indexed by line number."""
+        # errors="replace" keeps one badly encoded row from stopping the file; such rows are refused.
+        with self.path.open(encoding=self.encoding, errors="replace", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                return
+            records = _numbered(reader, handle)
+            while batch := list(itertools.islice(records, self.chunk_size)):
+                yield _to_chunk(header, batch, self.encoding)
+
+
+class CsvFolder:
+    """A source reading every ``*.csv`` in a folder, oldest file first."""
+
+    def __init__(self, settings: SourceSettings, chunk_size: int) -> None:
+        self.name = settings.name
+        self.settings = settings
+        self.chunk_size = chunk_size
+
+    def units(self) -> Iterator[CsvFile]:
+        files = [p for p in self.settings.path.iterdir() if p.is_file() and p.suffix.lower() == ".csv"]
+        for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
+            yield CsvFile(path, self.settings.encoding, self.chunk_size)
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of the file's bytes, read in blocks so memory stays flat."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _numbered(reader: "csv._reader", handle: TextIO) -> Iterator[tuple[int, list[str]]]:
+    """Pair each record with the line it starts on (quoted fields may span lines)."""
+    start = reader.line_num + 1
+    for row in reader:
+        yield start, row
+        start = reader.line_num + 1
+
+
+def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: str) -> RawChunk:
+    width = len(header)
+    bad: list[BadLine] = []
+    lines, rows = [], []
+    for line, row in batch:
+        if not row or row == [""]:
+            continue  # blank line
+        if len(row) > width:
+            bad.append(BadLine(line, "malformed_row",
+                               f"the line has {len(row)} fields but the header has {width} "
+                               "(a comma inside a value needs quotes)"))
+            continue
+        lines.append(line)
+        rows.append(row + [""] * (width - len(row)))
+    frame = pd.DataFrame(rows, columns=_unique_names(header), index=pd.Index(lines, name="line"), dtype=object)
+    frame, encoding_bad = _drop_undecodable(frame, encoding)
+    return RawChunk(frame, bad + encoding_bad)
+
+
+def _unique_names(header: list[str]) -> list[str]:
+    # Keep duplicated or empty header cells addressable; the mapping layer reports them as unknown.
+    seen: dict[str, int] = {}
+    names = []
+    for cell in header:
+        count = seen.get(cell, 0)
+        seen[cell] = count + 1
+        names.append(cell if count == 0 else f"{cell}#{count + 1}")
+    return names
+
+
+def _drop_undecodable(frame: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame, list[BadLine]]:
+    if frame.empty:
+        return frame, []
+    hit = frame.apply(lambda col: col.str.contains(REPLACEMENT_CHAR, regex=False))
+    rows = hit.any(axis=1)
+    if not rows.any():
+        return frame, []
+    bad = [
+        BadLine(int(line), "bad_encoding",
+                f"the text is not valid {encoding}; set encoding for this source (e.g. \"cp1252\")",
+                column=str(hit.loc[line].idxmax()))
+        for line in frame.index[rows]
+    ]
+    return frame[~rows], bad

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from connectors.csv_folder import CsvFile, CsvFolder
+from uploader.settings import SourceSettings
+
+
+def read_all(path: Path, encoding: str = "utf-8-sig", chunk_size: int = 1000) -> tuple[list, list]:
+    frames, bad = [], []
+    for chunk in CsvFile(path, encoding, chunk_size).chunks():
+        frames.append(chunk.frame)
+        bad.extend(chunk.bad_lines)
+    return frames, bad
+
+
+def test_rows_carry_the_line_they_start_on_even_across_quoted_newlines(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text('email,notes\na@x.com,"two\nlines"\n\nb@x.com,plain\n', encoding="utf-8")
+    frames, bad = read_all(path)
+    frame = frames[0]
+    assert list(frame.index) == [2, 5]
+    assert frame.loc[2, "notes"] == "two\nlines"
+    assert frame.loc[5, "email"] == "b@x.com"
+    assert bad == []
+
+
+def test_a_bom_is_stripped_and_short_rows_are_padded(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes("\ufeffEmail ,Phone\nx@y.com\n".encode("utf-8"))
+    frames, _ = read_all(path)
+    assert list(frames[0].columns) == ["Email ", "Phone"]
+    assert frames[0].loc[2].tolist() == ["x@y.com", ""]
+
+
+def test_a_row_with_too_many_fields_is_reported_and_the_rest_go_on(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("email,value\na@x.com,10\nb@x.com,1,200\nc@x.com,5\n", encoding="utf-8")
+    frames, bad = read_all(path)
+    assert list(frames[0].index) == [2, 4]
+    assert [(b.line, b.reason) for b in bad] == [(3, "malformed_row")]
+    assert "has 3 fields but the header has 2" in bad[0].message
+
+
+def test_undecodable_bytes_refuse_only_that_row_and_name_the_column(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_bytes(b"email,city\na@x.com,Berlin\nb@x.com,M\xfcnchen\n")
+    frames, bad = read_all(path)
+    assert list(frames[0].index) == [2]
+    assert [(b.line, b.reason, b.column) for b in bad] == [(3, "bad_encoding", "city")]
+    frames, bad = read_all(path, encoding="cp1252")
+    assert frames[0].loc[3, "city"] == "München" and bad == []
+
+
+def test_chunks_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("email\n" + "".join(f"u{i}@x.com\n" for i in range(25)), encoding="utf-8")
+    frames, _ = read_all(path, chunk_size=10)
+    assert [len(f) for f in frames] == [10, 10, 5]
+    assert frames[2].index[0] == 22
+
+
+def test_the_folder_lists_csv_files_oldest_first_with_content_hashes(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "b.csv").write_text("email\n", encoding="utf-8")
+    (tmp_path / "a.CSV").write_text("email\nx@y.com\n", encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("ignore me", encoding="utf-8")
+    os.utime(tmp_path / "b.csv", (1_000_000, 1_000_000))
+    folder = CsvFolder(SourceSettings(name="s", type="csv", path=tmp_path), chunk_size=100)
+    units = list(folder.units())
+    assert [u.label for u in units] == ["b.csv", "a.CSV"]
+    assert units[1].key == hashlib.sha256(b"email\nx@y.com\n").hexdigest()
+    assert list(units[0].chunks()) == []

@@ -1,0 +1,103 @@
+"""The ledger on every backend it supports: SQLite here, PostgreSQL and MariaDB for real."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, inspect, select
+
+from uploader.ledger import EXPIRED, PENDING, SENT, Ledger
+from uploader.ledger.schema import SCHEMA_VERSION, current_version, events
+
+NOW = 1_795_168_800.0  # 2026-11-20T10:00:00Z
+DAY = 86_400
+
+
+def batch(*rows: tuple[str, str, float, str]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"event_id": eid, "event_name": name, "event_time": int(t), "action_source": src,
+          "payload": json.dumps({"event_id": eid, "event_name": name})} for eid, name, t, src in rows])
+
+
+def test_tables_are_created_then_left_alone(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    assert current_version(ledger.engine) == SCHEMA_VERSION
+    assert {"ledger_meta", "events", "files"} <= set(inspect(ledger.engine).get_table_names())
+    ledger.record("1", "s", batch(("a", "Purchase", NOW, "system_generated")), NOW)
+    ledger.close()
+    again = Ledger.open(ledger_url)  # a second open migrates nothing and keeps the rows
+    assert again.count("1", PENDING) == 1
+    again.close()
+
+
+def test_an_event_is_recorded_once_per_dataset_name_and_id(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    first = ledger.record("1", "s", batch(("a", "Purchase", NOW, "system_generated"),
+                                          ("b", "Purchase", NOW, "system_generated")), NOW)
+    second = ledger.record("1", "s", batch(("a", "Purchase", NOW, "system_generated"),
+                                           ("a", "Lead", NOW, "system_generated"),
+                                           ("c", "Purchase", NOW, "system_generated")), NOW + 5)
+    other_dataset = ledger.record("2", "s", batch(("a", "Purchase", NOW, "system_generated")), NOW)
+    assert (first, second, other_dataset) == (2, 2, 1)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(events.c.event_id, events.c.event_name, events.c.status, events.c.attempts)
+                            .where(events.c.dataset_id == "1")
+                            .order_by(events.c.event_name, events.c.event_id)).all()
+    assert [tuple(r) for r in rows] == [("a", "Lead", PENDING, 0), ("a", "Purchase", PENDING, 0),
+                                        ("b", "Purchase", PENDING, 0), ("c", "Purchase", PENDING, 0)]
+    ledger.close()
+
+
+def test_pending_pages_oldest_first_and_sent_events_leave_the_queue(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    ledger.record("1", "s", batch(*[(f"e{i}", "Lead", NOW - i * 60, "system_generated") for i in range(5)]), NOW)
+    pages = [[e.event_id for e in page] for page in ledger.pending("1", 2)]
+    assert pages == [["e4", "e3"], ["e2", "e1"], ["e0"]]
+    first = next(ledger.pending("1", 2))
+    ledger.mark_sent("1", first, "trace-1", NOW)
+    ledger.mark_attempt("1", [e for e in next(ledger.pending("1", 1))], "HTTP 500", None, NOW)
+    assert [[e.event_id for e in p] for p in ledger.pending("1", 10)] == [["e2", "e1", "e0"]]
+    with ledger.engine.connect() as conn:
+        sent = conn.execute(select(events.c.event_id, events.c.fbtrace_id, events.c.attempts)
+                            .where(events.c.status == SENT).order_by(events.c.event_id)).all()
+        tried = conn.execute(select(events.c.attempts, events.c.last_error)
+                             .where(events.c.event_id == "e2")).one()
+    assert [tuple(r) for r in sent] == [("e3", "trace-1", 1), ("e4", "trace-1", 1)]
+    assert tuple(tried) == (1, "HTTP 500")
+    ledger.close()
+
+
+def test_events_past_their_window_expire_and_physical_store_gets_62_days(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    ledger.record("1", "s", batch(("fresh", "Lead", NOW - 6 * DAY, "system_generated"),
+                                  ("stale", "Lead", NOW - 8 * DAY, "phone_call"),
+                                  ("store", "Purchase", NOW - 30 * DAY, "physical_store"),
+                                  ("ancient", "Purchase", NOW - 63 * DAY, "physical_store")), NOW)
+    assert ledger.expire("1", NOW) == 2
+    assert ledger.count("1", EXPIRED) == 2
+    assert sorted(e.event_id for p in ledger.pending("1", 10) for e in p) == ["fresh", "store"]
+    ledger.close()
+
+
+def test_processed_files_are_remembered_by_content(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    assert not ledger.is_processed("s", "ab" * 32)
+    ledger.mark_processed("s", "ab" * 32, "deals.csv", 10, NOW)
+    ledger.mark_processed("s", "ab" * 32, "deals-copy.csv", 10, NOW)  # same content again: no error
+    assert ledger.is_processed("s", "ab" * 32)
+    assert not ledger.is_processed("other", "ab" * 32)
+    ledger.close()
+
+
+def test_a_newer_schema_is_refused_with_advice(tmp_path) -> None:
+    from uploader.errors import ConfigError
+
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    Ledger.open(url).close()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE ledger_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(ConfigError, match="schema version 99, newer than this capi-uploader understands"):
+        Ledger.open(url)

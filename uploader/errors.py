@@ -1,0 +1,56 @@
+"""Every error the uploader raises, grouped by what the caller should do about it.
+
+| class                 | what the caller does                                   | exit code |
+|-----------------------|--------------------------------------------------------|-----------|
+| ConfigError           | stop before anything runs; the operator fixes a setting | 2         |
+| CredentialsError      | stop sending at once; new token or dataset access      | 2         |
+| EndpointUnreachable   | stop; nothing was sent, events stay pending            | 2         |
+| TransientDeliveryError| leave the batch pending, try again later               | 1         |
+| SourceError           | skip that file or source, go on with the others        | 1         |
+
+Refused rows are not exceptions: they are data (see ``uploader.validation``),
+because one bad row must never stop the others.
+"""
+
+from __future__ import annotations
+
+
+class UploaderError(Exception):
+    """Root of every error the uploader raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(UploaderError):
+    """The configuration or environment is wrong; nothing has been done yet.
+
+    Carries every problem found, each already phrased as ``setting: what is wrong``.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+class StopRun(UploaderError):
+    """The run cannot go on; the message tells the operator what to do."""
+
+    exit_code = 2
+
+
+class CredentialsError(StopRun):
+    """Meta refused the token or the dataset (Graph codes 190, 102, 10, 200-299)."""
+
+
+class EndpointUnreachable(StopRun):
+    """The Graph endpoint could not be reached at all."""
+
+
+class TransientDeliveryError(UploaderError):
+    """A batch could not be delivered this time; its events stay pending."""
+
+
+class SourceError(UploaderError):
+    """A source or one of its files cannot be read; the others go on."""

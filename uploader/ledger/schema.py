@@ -1,0 +1,93 @@
+"""Ledger tables and their migrations, one numbered step at a time.
+
+The schema version lives in ``ledger_meta``; ``migrate`` applies every step
+above it, each in its own transaction, so a ledger created by any earlier
+release is brought up to date on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (BigInteger, Column, Connection, DateTime, Engine, Index, Integer, MetaData,
+                        PrimaryKeyConstraint, String, Table, Text, inspect, select, update)
+
+metadata = MetaData()
+
+ledger_meta = Table(
+    "ledger_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(255), nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("dataset_id", String(64), nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("event_time", BigInteger, nullable=False),
+    Column("action_source", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # the event as sent: hashed user data only
+    Column("status", String(16), nullable=False),  # pending | sent | failed | expired
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("fbtrace_id", String(64)),
+    Column("created_at", DateTime, nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    # Meta deduplicates on event_name + event_id; so do we, per dataset.
+    PrimaryKeyConstraint("dataset_id", "event_name", "event_id", name="pk_events"),
+    Index("ix_events_delivery", "dataset_id", "status", "event_time"),
+)
+
+files = Table(
+    "files", metadata,
+    Column("source", String(100), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("processed_at", DateTime, nullable=False),
+    PrimaryKeyConstraint("source", "sha256", name="pk_files"),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[events, files])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(engine: Engine) -> int:
+    """Create or upgrade the ledger's tables; returns the schema version now in place."""
+    with engine.begin() as conn:
+        ledger_meta.create(conn, checkfirst=True)
+    version = current_version(engine)
+    if version > SCHEMA_VERSION:
+        from uploader.errors import ConfigError
+
+        raise ConfigError(f"ledger.url: this ledger has schema version {version}, newer than this "
+                          f"capi-uploader understands ({SCHEMA_VERSION}); upgrade capi-uploader")
+    for number, step in enumerate(MIGRATIONS[version:], start=version + 1):
+        with engine.begin() as conn:
+            step(conn)
+            _set_version(conn, number)
+    return SCHEMA_VERSION
+
+
+def current_version(engine: Engine) -> int:
+    """The ledger's schema version; 0 for a new database."""
+    if not inspect(engine).has_table("ledger_meta"):
+        return 0
+    with engine.connect() as conn:
+        value = conn.scalar(select(ledger_meta.c.value).where(ledger_meta.c.key == "schema_version"))
+    return int(value) if value is not None else 0
+
+
+def _set_version(conn: Connection, number: int) -> None:
+    found = conn.execute(update(ledger_meta).where(ledger_meta.c.key == "schema_version")
+                         .values(value=str(number))).rowcount
+    if not found:
+        conn.execute(ledger_meta.insert().values(key="schema_version", value=str(number)))

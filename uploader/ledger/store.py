@@ -1,0 +1,178 @@
+"""The ledger: the durable record of every event and processed file.
+
+It alone decides what was sent. An event is inserted once (its key is dataset +
+event_name + event_id; a second insert is ignored), and is marked ``sent`` only
+after Meta confirmed the batch that carried it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import (ColumnElement, Engine, Insert, Table, and_, create_engine, func, insert, or_, select,
+                        tuple_, update)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from uploader.errors import ConfigError, StopRun
+from uploader.ledger.schema import events, files, migrate
+from uploader.validation import WINDOW_DAYS, window_days
+
+PENDING, SENT, FAILED, EXPIRED = "pending", "sent", "failed", "expired"
+RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "payload"]
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A pending event as the delivery layer needs it."""
+
+    event_name: str
+    event_id: str
+    event_time: int
+    payload: str
+
+
+class Ledger:
+    """All reads and writes of the ledger database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> "Ledger":
+        """Connect to ``url``, creating or migrating the tables on first use."""
+        engine = _engine(url)
+        try:
+            migrate(engine)
+        except OperationalError as exc:
+            raise StopRun(f"ledger.url: cannot open the ledger database ({_first_line(exc)})") from None
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def record(self, dataset_id: str, source: str, batch: pd.DataFrame, now: float) -> int:
+        """Insert new events as pending, ignoring ones already held; returns how many were new.
+
+        ``batch`` has the columns event_id, event_name, event_time, action_source, payload.
+        """
+        if batch.empty:
+            return 0
+        stamp = _utc(now)
+        rows = batch[RECORD_COLUMNS].assign(
+            dataset_id=dataset_id, source=source, status=PENDING, attempts=0, created_at=stamp, updated_at=stamp,
+        ).to_dict("records")
+        statement = _insert_ignore(self.engine)
+        with self.engine.begin() as conn:
+            if self.engine.dialect.insert_executemany_returning:
+                # Batched inserts report no reliable rowcount here; the returned keys are exact.
+                return len(conn.execute(statement.returning(events.c.event_id), rows).all())
+            return conn.execute(statement, rows).rowcount
+
+    def is_processed(self, source: str, sha256: str) -> bool:
+        with self.engine.connect() as conn:
+            found = conn.scalar(select(files.c.sha256).where(files.c.source == source, files.c.sha256 == sha256))
+        return found is not None
+
+    def mark_processed(self, source: str, sha256: str, name: str, rows: int, now: float) -> None:
+        """Remember a file as done, by content, so a re-dropped copy is skipped."""
+        with self.engine.begin() as conn:
+            conn.execute(_insert_ignore(self.engine, files),
+                         [{"source": source, "sha256": sha256, "name": name[:255], "rows": rows,
+                           "processed_at": _utc(now)}])
+
+    def expire(self, dataset_id: str, now: float) -> int:
+        """Mark pending events too old for Meta as expired; they are never sent."""
+        stamp = _utc(now)
+        with self.engine.begin() as conn:
+            return conn.execute(
+                update(events).where(events.c.dataset_id == dataset_id, events.c.status == PENDING,
+                                     _older_than_window(now))
+                .values(status=EXPIRED, updated_at=stamp, last_error="older than Meta accepts")
+            ).rowcount
+
+    def pending(self, dataset_id: str, page: int) -> Iterator[list[StoredEvent]]:
+        """Pending events oldest first, ``page`` at a time; keyset paging, so events whose
+        batch failed (and stay pending) are not read again in the same pass."""
+        after: tuple[int, str, str] | None = None
+        while True:
+            query = (select(events.c.event_name, events.c.event_id, events.c.event_time, events.c.payload)
+                     .where(events.c.dataset_id == dataset_id, events.c.status == PENDING)
+                     .order_by(events.c.event_time, events.c.event_name, events.c.event_id).limit(page))
+            if after is not None:
+                query = query.where(tuple_(events.c.event_time, events.c.event_name, events.c.event_id) > after)
+            with self.engine.connect() as conn:
+                rows = [StoredEvent(*row) for row in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]
+            after = (last.event_time, last.event_name, last.event_id)
+
+    def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
+        stamp = _utc(now)
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch))
+                         .values(status=SENT, fbtrace_id=fbtrace_id, sent_at=stamp, updated_at=stamp,
+                                 attempts=events.c.attempts + 1, last_error=None))
+
+    def mark_attempt(self, dataset_id: str, batch: Sequence[StoredEvent], error: str,
+                     fbtrace_id: str | None, now: float) -> None:
+        """Count a failed attempt; the events stay pending for the next run."""
+        stamp = _utc(now)
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch))
+                         .values(attempts=events.c.attempts + 1, last_error=error[:2000],
+                                 fbtrace_id=fbtrace_id, updated_at=stamp))
+
+    def count(self, dataset_id: str, status: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(events)
+                               .where(events.c.dataset_id == dataset_id, events.c.status == status)) or 0
+
+
+def _engine(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigError(f"ledger.url: cannot use {make_url(url).render_as_string(hide_password=True)!r} "
+                          f"({_first_line(exc)})") from None
+
+
+def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
+    """An INSERT that skips rows whose key is already there, in each dialect's words."""
+    dialect = engine.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+        return module.insert(table).on_conflict_do_nothing()
+    if dialect in ("mysql", "mariadb"):
+        return insert(table).prefix_with("IGNORE")
+    raise ConfigError(f"ledger.url: the {dialect} database is not supported for the ledger "
+                      "(use SQLite, PostgreSQL or MySQL/MariaDB)")
+
+
+def _keys(batch: Iterable[StoredEvent]) -> ColumnElement[bool]:
+    return tuple_(events.c.event_name, events.c.event_id).in_([(e.event_name, e.event_id) for e in batch])
+
+
+def _older_than_window(now: float) -> ColumnElement[bool]:
+    special = [and_(events.c.action_source == src, events.c.event_time < now - days * 86400)
+               for src, days in WINDOW_DAYS.items()]
+    default = and_(events.c.action_source.notin_(list(WINDOW_DAYS)),
+                   events.c.event_time < now - window_days("") * 86400)
+    return or_(default, *special)
+
+
+def _utc(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,1 @@
+"""Mapping layer: source rows -> Conversions API events."""

@@ -1,0 +1,30 @@
+"""Deterministic event ids: the same conversion always gets the same id, in any file or run."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+
+# Bump only with a migration: changing the recipe would make every old conversion look new.
+RECIPE = "capi-uploader/v1"
+MATCH_KEYS: tuple[str, ...] = ("em", "ph", "external_id", "lead_id", "fn", "ln", "db", "zp", "ct", "st", "country", "ge")
+
+
+def event_ids(frame: pd.DataFrame) -> pd.Series:
+    """The ``event_id`` column where given; else a hash of event_name + order_id; without an
+    order_id, a hash of event_name + event_time + the hashed match keys."""
+    by_order = RECIPE + "|order|" + frame["event_name"] + "|" + frame["order_id"]
+    seconds = frame["event_time"].fillna(-1).astype("int64").astype(str)
+    keys = frame[MATCH_KEYS[0]]
+    for key in MATCH_KEYS[1:]:
+        keys = keys + "|" + frame[key]
+    by_person = RECIPE + "|person|" + frame["event_name"] + "|" + seconds + "|" + keys
+    recipe = by_order.where(frame["order_id"].ne(""), by_person)
+    derived = recipe.map(_short_hash)
+    return frame["event_id"].where(frame["event_id"].ne(""), derived)
+
+
+def _short_hash(text: str) -> str:
+    # 128 bits: collisions are out of reach for any realistic ledger.
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]

@@ -1,0 +1,446 @@
+"""Normalise raw source values into the exact strings Meta's Conversions API hashes.
+
+The rules are Meta's (docs/meta-capi-offline.md, "user_data: normalise, then SHA-256"), not the
+official SDK's, which is weaker. Every public function is pure and vectorised: it takes a pandas
+Series of str ("" or NaN/None = missing) and returns a Series of str with the same index, dtype
+object, where "" means "missing or invalid". A value that already is a 64-hex SHA-256 passes
+through lowercased in every field that Meta hashes, so pre-hashed sources are never hashed twice.
+Where a Python call per value is unavoidable (phonenumbers) it runs on unique values only.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import phonenumbers
+import pycountry
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumber, PhoneNumberFormat
+from phonenumbers import ValidationResult
+
+from .hashing import is_sha256
+
+# --------------------------------------------------------------------------------------------
+# Shared plumbing: every function works on a positional (RangeIndex) object Series internally,
+# so that duplicate or odd index labels never misalign, and re-wraps the result at the end.
+
+
+def _prep(values: pd.Series) -> pd.Series:
+    """Missing -> "", every value a stripped Python str; RangeIndex, dtype object."""
+    text = values.astype(object).fillna("").astype(str).astype(object)
+    return text.reset_index(drop=True).str.strip()
+
+
+def _done(values: pd.Series, raw: pd.Series, out: pd.Series) -> pd.Series:
+    """Apply the pre-hashed pass-through and give the result the caller's index."""
+    out = out.fillna("").where(~is_sha256(raw), raw.str.lower())
+    return pd.Series(out.to_numpy(dtype=object), index=values.index, name=values.name, dtype=object)
+
+
+def _regions(countries: pd.Series, values: pd.Series) -> pd.Series:
+    """Per-row lowercase ISO alpha-2 code aligned to `values`; anything else -> ""."""
+    if not countries.index.equals(values.index):
+        countries = countries.reindex(values.index)
+    codes = _prep(countries).str.lower()
+    return codes.where(codes.str.fullmatch(r"[a-z]{2}"), "")
+
+
+@functools.cache
+def _char_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
+    """str.translate tables built once from Unicode categories.
+
+    TEXT (names, cities): drop punctuation (P*), symbols (S*), invisible format characters (Cf,
+    except ZWJ/ZWNJ which some scripts need to spell a name) and lone surrogates; turn controls
+    and separators into spaces.  KEY (lookups of countries, states, genders): also drop accents
+    (after NFKD) and dots/apostrophes ("U.S.A." -> "usa"), every other P/S/C/Z becomes a space.
+    """
+    text: dict[int, str | None] = {}
+    key: dict[int, str | None] = {}
+    for cp in range(sys.maxunicode + 1):
+        cat = unicodedata.category(chr(cp))
+        if cat[0] in "PS" or cat == "Cs" or (cat == "Cf" and cp not in (0x200C, 0x200D)):
+            text[cp] = None
+        elif cat == "Cc" or cat[0] == "Z":
+            text[cp] = " "
+        if cat == "Mn" or chr(cp) in ".'\u2019\u02bc`":
+            key[cp] = None
+        elif cat[0] in "PSZ" or cat in ("Cc", "Cf", "Cs"):
+            key[cp] = " "
+    return text, key
+
+
+def _text(s: pd.Series, sep: str) -> pd.Series:
+    """NFC, lowercase, no punctuation/symbols, whitespace runs -> `sep`; digits-only -> ""."""
+    t = s.str.normalize("NFC").str.lower().str.translate(_char_tables()[0])
+    # NFC again at the end: removing a symbol can bring a base letter and a combining mark
+    # together, and the hash must be of one canonical spelling (this also makes it idempotent).
+    t = t.str.strip().str.replace(r"\s+", sep, regex=True).str.normalize("NFC")
+    return t.where(~t.str.fullmatch(r"[\d ]*"), "")
+
+
+def _key(s: pd.Series) -> pd.Series:
+    """Loose lookup key: no accents, case, dots or punctuation; single spaces."""
+    k = s.str.normalize("NFKD").str.translate(_char_tables()[1]).str.normalize("NFC").str.lower()
+    return k.str.replace(r"\s+", " ", regex=True).str.strip()
+
+
+def _table(pairs: dict[str, str], key: Callable[[pd.Series], pd.Series] = _key) -> dict[str, str]:
+    """Re-key a {spelling: code} table with the same key function the inputs go through."""
+    keys = key(pd.Series(list(pairs), dtype=object))
+    return dict(zip(keys, pairs.values()))
+
+
+# --------------------------------------------------------------------------------------------
+# em
+
+
+# One @, a non-empty local part, a dotted domain whose last label is 2+ letters, and none of
+# the characters that show a list or a display name ("John <j@x.com>", "a@x.com;b@y.com").
+_NOT_EMAIL = r"\s@,;:<>()\[\]\"\\\x00-\x1f\x7f"
+_EMAIL = rf"[^{_NOT_EMAIL}]+@(?:[^{_NOT_EMAIL}.]+\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)"
+
+
+def email(values: pd.Series) -> pd.Series:
+    """Trim and lowercase an email address; anything that is not one -> ""."""
+    raw = _prep(values)
+    low = raw.str.lower()
+    return _done(values, raw, low.where(low.str.fullmatch(_EMAIL), ""))
+
+
+# --------------------------------------------------------------------------------------------
+# ph
+#
+# Possible, not valid: a number is kept when phonenumbers parses it and
+# is_possible_number_with_reason() is exactly IS_POSSIBLE (its length fits the country's plan;
+# IS_POSSIBLE_LOCAL_ONLY, e.g. a US 7-digit number without area code, is refused because it can
+# never match). We do not require is_valid_number(): validity depends on the allocation tables
+# of the installed phonenumbers release, so a real customer in a newly opened range would be
+# dropped and the same CRM row could hash differently after a library upgrade; Meta itself only
+# asks for "digits with country code" and a non-matching hash costs nothing. Length-based
+# possibility is also something a vectorised fast path can reproduce exactly.
+# One cheap structural rule is added for NANP (+1) numbers: area code and exchange must start
+# with 2-9. It is the plan's fixed structure, not allocation data, and it rejects the CRM
+# placeholders "0000000000", "1111111111", "(123) 456-7890" that are otherwise "possible".
+
+_NANP = r"[2-9][0-9]{2}[2-9][0-9]{6}"
+_EXTENSION = r"(?i)\s*[,;]?\s*(?:ext(?:ension)?|x|#)\s*[.:]?\s*[0-9]{1,7}#?$"
+_FAST_CHARS = r"[0-9 ().-]"
+
+
+def _phone_prepare(raw: pd.Series) -> pd.Series:
+    """Drop extensions, refuse letters, and read a leading "00" as the international "+"."""
+    s = raw.str.replace(_EXTENSION, "", regex=True).str.strip()
+    s = s.where(~s.str.contains(r"[^\W\d_]"), "")
+    return s.str.replace(r"^00", "+", regex=True)
+
+
+def _phone_one(text: str, region: str) -> str:
+    """Slow path for one (prepared) value: phonenumbers parse + possibility, E.164 digits."""
+    try:
+        number = phonenumbers.parse(text, region.upper() or None)
+    except NumberParseException:
+        return ""  # includes "national number but no country": never guess one
+    if phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
+        return ""
+    digits = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
+    if number.country_code == 1 and not re.fullmatch(_NANP, digits[1:]):
+        return ""
+    return digits
+
+
+def _phone_slow(s: pd.Series, regions: pd.Series) -> pd.Series:
+    """Slow path over a Series: one phonenumbers call per unique (value, region) pair."""
+    keys = s + "\x1f" + regions  # regions are "" or [a-z]{2}, so the last \x1f splits safely
+    results = {k: _phone_one(*k.rsplit("\x1f", 1)) for k in keys.unique()}
+    return keys.map(results).astype(object)
+
+
+@functools.cache
+def _calling_codes() -> dict[str, tuple[frozenset[int], str | None]]:
+    """Per country calling code: the IS_POSSIBLE national lengths and the national-prefix regex.
+
+    Built with phonenumbers' own length test on synthetic numbers, so it cannot drift from what
+    the slow path decides.
+    """
+    table = {}
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        region = phonenumbers.region_code_for_country_code(code)
+        meta = PhoneMetadata.metadata_for_region_or_calling_code(code, region)
+        if meta is None:
+            continue
+        lengths = frozenset(
+            n for n in range(1, 18)
+            if phonenumbers.is_possible_number_with_reason(
+                PhoneNumber(country_code=code, national_number=int("2" * n)))
+            == ValidationResult.IS_POSSIBLE)
+        table[str(code)] = (lengths, meta.national_prefix_for_parsing or None)
+    return table
+
+
+def _phone_fast_nanp(s: pd.Series, regions: pd.Series) -> pd.Series:
+    """US/CA national numbers: 10 digits, or 11 starting with 1, area code and exchange 2-9."""
+    shaped = regions.isin(["us", "ca"]) & s.str.fullmatch(rf"{_FAST_CHARS}{{1,40}}")
+    digits = s.where(shaped, "").str.replace(r"[^0-9]", "", regex=True)
+    nsn = digits.str.replace(r"^1(?=[0-9]{10}$)", "", regex=True)
+    return ("1" + nsn).where(shaped & nsn.str.fullmatch(_NANP), None)
+
+
+def _phone_fast_plus(s: pd.Series) -> pd.Series:
+    """"+"-prefixed digits whose country code, length and lack of a national prefix are clear."""
+    shaped = s.str.fullmatch(rf"\+{_FAST_CHARS}{{1,40}}")
+    digits = s.where(shaped, "").str.replace(r"[^0-9]", "", regex=True)
+    codes = _calling_codes()
+    cc = pd.Series("", index=s.index, dtype=object)
+    for n in (1, 2, 3):  # calling codes are prefix-free, phonenumbers also tries 1, 2, 3 digits
+        head = digits.str[:n]
+        cc = cc.mask(cc.eq("") & head.isin(list(codes)), head)
+    out = pd.Series(None, index=s.index, dtype=object)
+    for code, pos in cc[cc.ne("")].groupby(cc[cc.ne("")]).groups.items():
+        nsn = digits[pos].str[len(code):]
+        lengths, prefix = codes[code]
+        ok = nsn.str.len().isin(lengths)
+        if prefix:  # a national prefix after the code ("+44 (0)20") is the slow path's job
+            ok &= ~nsn.str.match(prefix)
+        if code == "1":
+            ok &= nsn.str.fullmatch(_NANP)
+        out[pos] = (code + nsn).where(ok, None)
+    return out
+
+
+def _phone_fast(s: pd.Series, regions: pd.Series) -> pd.Series:
+    """Vectorised result for the common shapes, None where the slow path must decide."""
+    return _phone_fast_nanp(s, regions).fillna(_phone_fast_plus(s))
+
+
+def phone(values: pd.Series, countries: pd.Series) -> pd.Series:
+    """Phone number -> E.164 digits with country code, no "+" ("(650)555-1212", us -> "16505551212").
+
+    "+" or "00" prefixed numbers are international whatever the row's country; a national number
+    is read in the row's country (lowercase alpha-2 in `countries`), and with no country it is
+    dropped. Extensions are dropped; letters, impossible lengths and NANP placeholders -> "".
+    """
+    raw = _prep(values)
+    regions = _regions(countries, values)
+    s = _phone_prepare(raw)
+    out = _phone_fast(s, regions)
+    slow = out.isna() & s.ne("") & ~is_sha256(raw)
+    out[slow] = _phone_slow(s[slow], regions[slow])
+    return _done(values, raw, out)
+
+
+# --------------------------------------------------------------------------------------------
+# fn, ln, ct
+
+
+def name(values: pd.Series) -> pd.Series:
+    """First or last name: NFC, lowercase, no punctuation/symbols, single inner spaces."""
+    raw = _prep(values)
+    return _done(values, raw, _text(raw, " "))
+
+
+def city(values: pd.Series) -> pd.Series:
+    """City: like name() but with no spaces at all ("St. Louis" -> "stlouis")."""
+    raw = _prep(values)
+    return _done(values, raw, _text(raw, ""))
+
+
+# --------------------------------------------------------------------------------------------
+# country
+
+_COUNTRY_ALIASES = {
+    "us": ["USA", "U.S.", "U.S.A.", "US of A", "United States of America", "America", "Estados Unidos"],
+    "gb": ["UK", "U.K.", "Great Britain", "Britain", "England", "Scotland", "Wales",
+           "Northern Ireland"],
+    "de": ["Deutschland", "Germany"], "nl": ["Holland", "Nederland"],
+    "kr": ["South Korea", "Republic of Korea", "Korea"], "kp": ["North Korea"],
+    "ru": ["Russia"], "ir": ["Iran"], "vn": ["Vietnam"], "la": ["Laos"], "sy": ["Syria"],
+    "tw": ["Taiwan"], "tr": ["Turkey"], "cz": ["Czech Republic"], "ci": ["Ivory Coast"],
+    "mk": ["Macedonia"], "cv": ["Cape Verde"], "sz": ["Swaziland"], "mm": ["Burma"],
+    "tl": ["East Timor"], "va": ["Vatican", "Vatican City"], "ps": ["Palestine"],
+    "cd": ["DR Congo", "DRC", "Democratic Republic of the Congo"],
+    "ae": ["UAE", "U.A.E.", "Emirates"], "bn": ["Brunei"], "mo": ["Macau"],
+    "es": ["España"], "br": ["Brasil"], "mx": ["México"], "ch": ["Schweiz", "Suisse", "Svizzera"],
+    "at": ["Österreich"], "it": ["Italia"], "pl": ["Polska"], "se": ["Sverige"],
+    "no": ["Norge"], "dk": ["Danmark"], "fi": ["Suomi"], "be": ["België", "Belgique"],
+    "ie": ["Éire"], "jp": ["Nippon"], "cn": ["PRC"],
+}
+
+
+@functools.cache
+def _country_table() -> dict[str, str]:
+    """Lookup key -> alpha-2 lowercase. Later entries win: names < aliases < codes."""
+    pairs: dict[str, str] = {}
+    for c in pycountry.countries:
+        code = c.alpha_2.lower()
+        for label in (c.name, getattr(c, "official_name", None), getattr(c, "common_name", None)):
+            if label:
+                pairs[label] = code
+                if ", " in label:  # "Iran, Islamic Republic of" is also written the other way round
+                    head, _, tail = label.partition(", ")
+                    pairs[f"{tail} {head}"] = code
+    table = _table(pairs, _country_key)
+    aliases = {a: code for code, names in _COUNTRY_ALIASES.items() for a in names}
+    table.update(_table(aliases, _country_key))
+    table.update({c.alpha_3.lower(): c.alpha_2.lower() for c in pycountry.countries})
+    table.update({c.alpha_2.lower(): c.alpha_2.lower() for c in pycountry.countries})
+    return table
+
+
+def _country_key(s: pd.Series) -> pd.Series:
+    """_key() without a leading "the " ("The Netherlands", "the Gambia")."""
+    return _key(s).str.replace(r"^the ", "", regex=True)
+
+
+def country(values: pd.Series) -> pd.Series:
+    """Country -> ISO 3166-1 alpha-2 lowercase, from alpha-2, alpha-3, English names or aliases."""
+    raw = _prep(values)
+    return _done(values, raw, _country_key(raw).map(_country_table()))
+
+
+# --------------------------------------------------------------------------------------------
+# st
+
+
+@functools.cache
+def _us_states() -> dict[str, str]:
+    """US state, district and territory names and codes -> 2-letter code lowercase."""
+    pairs: dict[str, str] = {"Washington DC": "dc", "Washington, D.C.": "dc",
+                             "US Virgin Islands": "vi", "Virgin Islands": "vi"}
+    for sub in pycountry.subdivisions.get(country_code="US"):
+        code = sub.code.split("-")[1].lower()
+        pairs.update({sub.name: code, sub.code: code, code: code})
+    return _table(pairs, _state_key)
+
+
+def _state_key(s: pd.Series) -> pd.Series:
+    """_key() without spaces, so "NewYork" and "New-York" find New York as well."""
+    return _key(s).str.replace(" ", "", regex=False)
+
+
+def state(values: pd.Series, countries: pd.Series) -> pd.Series:
+    """State -> US: 2-letter code lowercase ("California" -> "ca"); else lowercase, no punctuation/spaces.
+
+    A row with no country whose value is a US state name or code is treated as US; a US row whose
+    value is not a US state -> "".
+    """
+    raw = _prep(values)
+    regions = _regions(countries, values)
+    us_code = _state_key(raw).map(_us_states())
+    is_us = regions.eq("us") | (regions.eq("") & us_code.notna())
+    return _done(values, raw, _text(raw, "").where(~is_us, us_code))
+
+
+# --------------------------------------------------------------------------------------------
+# zp
+
+
+def _us_zip(compact: pd.Series) -> pd.Series:
+    """First 5 digits of an explicitly-US ZIP, restoring leading zeros Excel dropped."""
+    d = compact.str.replace(r"^([0-9]+)\.0+$", r"\1", regex=True)  # 2134.0 from a float column
+    # 3-5 digits: a ZIP (00501, 02134 -> "501", "2134"); 7-9 digits: ZIP+4, same damage.
+    five = d.str.zfill(5).where(d.str.len().le(5), d.str.zfill(9).str[:5])
+    return five.where(d.str.fullmatch(r"[0-9]{3,5}|[0-9]{7,9}"), "")
+
+
+def zip_code(values: pd.Series, countries: pd.Series) -> pd.Series:
+    """Postal code: lowercase, no spaces or dashes; US: first 5 digits ("94035-1234" -> "94035").
+
+    Elsewhere the result must look like a postal code (2-10 of a-z0-9 with a digit), so that
+    placeholders like "n/a" or "unknown" are not hashed and sent.
+    """
+    raw = _prep(values)
+    regions = _regions(countries, values)
+    compact = raw.str.lower().str.replace(r"[\s\-\u2010-\u2015\u2212]", "", regex=True)
+    us_like = regions.eq("") & compact.str.fullmatch(r"[0-9]{5}(?:[0-9]{4})?")
+    other = compact.where(compact.str.fullmatch(r"(?=.*[0-9])[0-9a-z]{2,10}"), "")
+    out = other.where(~us_like, compact.str[:5]).where(regions.ne("us"), _us_zip(compact))
+    return _done(values, raw, out)
+
+
+# --------------------------------------------------------------------------------------------
+# db
+
+_TIME = r"(?:[T ][0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?"
+# (regex, order) with groups y/a/b; order says how a and b map to month and day.
+_DOB_FORMATS = (
+    (rf"^(?P<y>[0-9]{{4}})(?P<s>[-/.])(?P<a>[0-9]{{1,2}})(?P=s)(?P<b>[0-9]{{1,2}}){_TIME}$", "ymd"),
+    (r"^(?P<y>[0-9]{4})(?P<a>[0-9]{2})(?P<b>[0-9]{2})$", "ymd"),
+    (r"^(?P<a>[0-9]{1,2})/(?P<b>[0-9]{1,2})/(?P<y>[0-9]{4})$", "mdy"),
+    (r"^(?P<a>[0-9]{1,2})(?P<s>[.-])(?P<b>[0-9]{1,2})(?P=s)(?P<y>[0-9]{4})$", "dmy"),
+)
+
+
+def _dob_parts(s: pd.Series) -> pd.DataFrame:
+    """Columns y, m, d (numbers, NaN where no accepted format matched)."""
+    found = pd.DataFrame(np.nan, index=s.index, columns=["y", "m", "d"])
+    for pattern, order in _DOB_FORMATS:
+        g = s.str.extract(pattern)[["y", "a", "b"]].apply(pd.to_numeric)
+        a, b = g["a"], g["b"]
+        if order == "ymd":
+            month, day = a, b
+        elif order == "mdy":  # US month-first, unless the first number cannot be a month
+            month, day = b.where(a > 12, a), a.where(a > 12, b)
+        else:  # day-first, unless only month-first makes sense ("02-16-1997")
+            us = (b > 12) & (a <= 12)
+            month, day = a.where(us, b), b.where(us, a)
+        fresh = found["y"].isna() & g["y"].notna()
+        found.loc[fresh] = np.column_stack([g["y"], month, day])[fresh.to_numpy()]
+    return found
+
+
+def date_of_birth(values: pd.Series) -> pd.Series:
+    """Date of birth -> YYYYMMDD; a real date, year >= 1900, not in the future; 2-digit years -> ""."""
+    raw = _prep(values)
+    p = _dob_parts(raw).fillna(0).astype(int)
+    text = (p["y"].astype(str).str.zfill(4) + p["m"].astype(str).str.zfill(2)
+            + p["d"].astype(str).str.zfill(2)).astype(object)
+    when = pd.to_datetime(text, format="%Y%m%d", errors="coerce")
+    ok = when.notna() & p["y"].ge(1900) & (when <= pd.Timestamp.today())
+    return _done(values, raw, text.where(ok, ""))
+
+
+# --------------------------------------------------------------------------------------------
+# ge
+
+_GENDERS = {
+    "f": ["f", "female", "woman", "w", "weiblich", "femme", "mujer", "femenino", "fem"],
+    "m": ["m", "male", "man", "männlich", "homme", "hombre", "masculino", "masc"],
+}
+
+
+@functools.cache
+def _gender_table() -> dict[str, str]:
+    return _table({word: code for code, words in _GENDERS.items() for word in words})
+
+
+def gender(values: pd.Series) -> pd.Series:
+    """Gender -> "f" or "m" from common words in a few languages; anything else -> ""."""
+    raw = _prep(values)
+    return _done(values, raw, _key(raw).map(_gender_table()))
+
+
+# --------------------------------------------------------------------------------------------
+# external_id, lead_id
+
+
+def external_id(values: pd.Series) -> pd.Series:
+    """External id: trimmed only (case kept: it must be the same string wherever it is sent)."""
+    raw = _prep(values)
+    return _done(values, raw, raw)
+
+
+def lead_id(values: pd.Series) -> pd.Series:
+    """Meta Lead Ads lead id (never hashed): digits only, spreadsheet damage repaired.
+
+    "1234567890123456.0" (a float column) -> "1234567890123456"; the "l:" prefix of Ads Manager
+    lead exports is dropped; anything else that is not all digits -> "".
+    """
+    raw = _prep(values)
+    s = raw.str.replace(r"^[lL]:", "", regex=True).str.replace(r"^([0-9]+)\.0+$", r"\1", regex=True)
+    out = s.where(s.str.fullmatch(r"[0-9]+"), "")
+    return pd.Series(out.to_numpy(dtype=object), index=values.index, name=values.name, dtype=object)
