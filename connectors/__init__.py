@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from connectors.base import BadLine, RawChunk, Source, Unit
+from connectors.base import BadLine, RawChunk, Source, SourceState, Unit, Window
 from connectors.csv_folder import CsvFolder
 
 if TYPE_CHECKING:
@@ -18,4 +18,4 @@ def open_source(settings: SourceSettings, chunk_size: int) -> Source:
     return SOURCE_TYPES[settings.type](settings, chunk_size)
 
 
-__all__ = ["BadLine", "RawChunk", "Source", "Unit", "SOURCE_TYPES", "open_source"]
+__all__ = ["BadLine", "RawChunk", "Source", "SourceState", "Unit", "Window", "SOURCE_TYPES", "open_source"]

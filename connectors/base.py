@@ -1,9 +1,12 @@
 """What every source hands the pipeline: units of work, each read as chunks of raw rows.
 
-A *unit* is the smallest piece a source can commit as done: one CSV file (a SQL
-window later). The pipeline records every chunk of a unit in the ledger, then
-marks the unit done, so a crash in the middle re-reads the unit and the ledger
-drops what it already holds.
+A *unit* is the smallest piece a source can commit as done: one CSV file, or one
+cursor window of a SQL query. The pipeline records every chunk of a unit in the
+ledger, then calls ``unit.commit``, so a crash in the middle re-reads the unit
+and the ledger drops what it already holds.
+
+Sources keep their progress (processed files, cursors) in the ledger database,
+through the small ``SourceState`` interface the ledger implements.
 """
 
 from __future__ import annotations
@@ -34,14 +37,41 @@ class RawChunk:
     bad_lines: list[BadLine] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Window:
+    """A backfill's range, ``since <= t < until`` in Unix seconds; None leaves that end open."""
+
+    since: float | None = None
+    until: float | None = None
+
+    def contains(self, seconds: float) -> bool:
+        return (self.since is None or seconds >= self.since) and (self.until is None or seconds < self.until)
+
+
+class SourceState(Protocol):
+    """Where sources keep their progress; the ledger implements it."""
+
+    def is_processed(self, source: str, sha256: str) -> bool: ...
+
+    def mark_processed(self, source: str, sha256: str, name: str, rows: int, now: float) -> None: ...
+
+
 class Unit(Protocol):
-    """One committable piece of a source (one file)."""
+    """One committable piece of a source."""
 
     key: str     # identifies the content, e.g. the file's SHA-256
     label: str   # what a person calls it, e.g. the file name
 
+    def is_done(self, state: SourceState) -> bool:
+        """True when an earlier run already recorded this unit completely."""
+        ...
+
     def chunks(self) -> Iterator[RawChunk]:
         """Yield the unit's rows in chunks of bounded size."""
+        ...
+
+    def commit(self, state: SourceState, rows: int, now: float) -> None:
+        """Remember the unit as done; called only after every chunk is in the ledger."""
         ...
 
 
@@ -50,6 +80,7 @@ class Source(Protocol):
 
     name: str
 
-    def units(self) -> Iterator[Unit]:
-        """Yield the units to read this run, oldest first."""
+    def units(self, window: Window | None = None) -> Iterator[Unit]:
+        """Yield the units to read this run, oldest first; with a window (a backfill),
+        the units of that window, including ones already processed."""
         ...

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import pandas as pd
 
-from connectors.base import BadLine, RawChunk
+from connectors.base import BadLine, RawChunk, SourceState, Window
 
 if TYPE_CHECKING:  # settings imports the registry, so only type checkers import settings here
     from uploader.settings import SourceSettings
@@ -22,12 +22,21 @@ REPLACEMENT_CHAR = "\ufffd"
 class CsvFile:
     """One CSV file: its content hash is its identity, so a renamed copy is still the same file."""
 
-    def __init__(self, path: Path, encoding: str, chunk_size: int) -> None:
+    def __init__(self, source: str, path: Path, encoding: str, chunk_size: int, rereading: bool = False) -> None:
+        self.source = source
         self.path = path
         self.label = path.name
         self.encoding = encoding
         self.chunk_size = chunk_size
+        self.rereading = rereading
         self.key = file_sha256(path)
+
+    def is_done(self, state: SourceState) -> bool:
+        # A backfill reads processed files again; the ledger still drops what it holds.
+        return not self.rereading and state.is_processed(self.source, self.key)
+
+    def commit(self, state: SourceState, rows: int, now: float) -> None:
+        state.mark_processed(self.source, self.key, self.label, rows, now)
 
     def chunks(self) -> Iterator[RawChunk]:
         """Yield the file's data rows, ``chunk_size`` at a time, indexed by line number."""
@@ -50,10 +59,12 @@ class CsvFolder:
         self.settings = settings
         self.chunk_size = chunk_size
 
-    def units(self) -> Iterator[CsvFile]:
+    def units(self, window: Window | None = None) -> Iterator[CsvFile]:
+        """Every CSV file, oldest first; with a window, the files last modified inside it."""
         files = [p for p in self.settings.path.iterdir() if p.is_file() and p.suffix.lower() == ".csv"]
         for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
-            yield CsvFile(path, self.settings.encoding, self.chunk_size)
+            if window is None or window.contains(path.stat().st_mtime):
+                yield CsvFile(self.name, path, self.settings.encoding, self.chunk_size, rereading=window is not None)
 
 
 def file_sha256(path: Path) -> str:

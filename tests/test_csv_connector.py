@@ -9,7 +9,7 @@ from uploader.settings import SourceSettings
 
 def read_all(path: Path, encoding: str = "utf-8-sig", chunk_size: int = 1000) -> tuple[list, list]:
     frames, bad = [], []
-    for chunk in CsvFile(path, encoding, chunk_size).chunks():
+    for chunk in CsvFile("s", path, encoding, chunk_size).chunks():
         frames.append(chunk.frame)
         bad.extend(chunk.bad_lines)
     return frames, bad
@@ -73,3 +73,23 @@ def test_the_folder_lists_csv_files_oldest_first_with_content_hashes(tmp_path: P
     assert [u.label for u in units] == ["b.csv", "a.CSV"]
     assert units[1].key == hashlib.sha256(b"email\nx@y.com\n").hexdigest()
     assert list(units[0].chunks()) == []
+
+
+def test_a_window_rereads_processed_files_modified_inside_it(tmp_path: Path) -> None:
+    import os
+
+    from connectors.base import Window
+
+    for name, mtime in (("old.csv", 1_000_000), ("in.csv", 2_000_000), ("new.csv", 3_000_000)):
+        (tmp_path / name).write_text(f"email\n{name}@x.com\n", encoding="utf-8")
+        os.utime(tmp_path / name, (mtime, mtime))
+
+    class State:
+        def is_processed(self, source: str, sha256: str) -> bool:
+            return True
+
+    folder = CsvFolder(SourceSettings(name="s", type="csv", path=tmp_path), chunk_size=100)
+    assert all(unit.is_done(State()) for unit in folder.units())
+    backfill = list(folder.units(Window(since=1_500_000, until=3_000_000)))
+    assert [u.label for u in backfill] == ["in.csv"]
+    assert not backfill[0].is_done(State())

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from connectors import Unit, open_source
+from connectors import Unit, Window, open_source
 from uploader.delivery import GraphClient, deliver
 from uploader.errors import SourceError
 from uploader.ledger import Ledger
@@ -29,8 +29,9 @@ log = logging.getLogger("capi_uploader.pipeline")
 
 
 def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float] = time.time,
-             transport: httpx.BaseTransport | None = None) -> RunReport:
-    """Run one pass. ``send=False`` is ``validate``: nothing is recorded or sent."""
+             transport: httpx.BaseTransport | None = None, window: Window | None = None) -> RunReport:
+    """Run one pass. ``send=False`` is ``validate``: nothing is recorded or sent.
+    A ``window`` (a backfill) re-reads that range of every source."""
     if send:
         require_delivery(settings.meta)
     started = clock()
@@ -40,7 +41,8 @@ def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float
     ledger = Ledger.open(settings.ledger_url)
     try:
         for source in settings.sources:
-            _read_source(source, settings, ledger, quarantine, report, started, send)
+            reader = _Reader(settings, source, ledger, quarantine, report, started, send)
+            reader.read(window)
         if send:
             _deliver(settings, ledger, report, clock, transport)
     finally:
@@ -50,38 +52,48 @@ def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float
     return report
 
 
-def _read_source(source: SourceSettings, settings: Settings, ledger: Ledger, quarantine: Quarantine,
+class _Reader:
+    """Reads one source into the ledger, unit by unit, committing each unit when it is complete."""
+
+    def __init__(self, settings: Settings, source: SourceSettings, ledger: Ledger, quarantine: Quarantine,
                  report: RunReport, now: float, send: bool) -> None:
-    for unit in open_source(source, settings.chunk_size).units():
-        if ledger.is_processed(source.name, unit.key):
-            report.files_skipped.append(unit.label)
-            continue
-        try:
-            rows = _read_unit(unit, source, settings, ledger, quarantine, report, now, send)
-        except (OSError, SourceError) as exc:
-            report.file_errors.append(f"{source.name}/{unit.label}: {exc}")
-            continue
-        report.files_read.append(unit.label)
-        if send:
-            ledger.mark_processed(source.name, unit.key, unit.label, rows, now)
+        self.settings, self.source, self.ledger = settings, source, ledger
+        self.quarantine, self.report, self.now, self.send = quarantine, report, now, send
 
+    def read(self, window: Window | None) -> None:
+        for unit in open_source(self.source, self.settings.chunk_size).units(window):
+            if unit.is_done(self.ledger):
+                self.report.files_skipped.append(unit.label)
+                continue
+            try:
+                rows = self._read_unit(unit)
+            except (OSError, SourceError) as exc:
+                log.warning("%s/%s not read: %s", self.source.name, unit.label, exc)
+                self.report.file_errors.append(f"{self.source.name}/{unit.label}: {exc}")
+                continue
+            self.report.files_read.append(unit.label)
+            if self.send:
+                unit.commit(self.ledger, rows, self.now)
 
-def _read_unit(unit: Unit, source: SourceSettings, settings: Settings, ledger: Ledger,
-               quarantine: Quarantine, report: RunReport, now: float, send: bool) -> int:
-    rows = 0
-    for raw in unit.chunks():
-        mapped = map_chunk(raw, source, now)
-        rows += len(raw.frame) + len(raw.bad_lines)
-        quarantine.add(source.name, unit.label, mapped.refused)
-        _count(report, source.name, mapped)
+    def _read_unit(self, unit: Unit) -> int:
+        rows = 0
+        for raw in unit.chunks():
+            mapped = map_chunk(raw, self.source, self.now)
+            rows += len(raw.frame) + len(raw.bad_lines)
+            self.quarantine.add(self.source.name, unit.label, mapped.refused)
+            _count(self.report, self.source.name, mapped)
+            self._record(mapped)
+        self.report.rows_read += rows
+        return rows
+
+    def _record(self, mapped: MappedChunk) -> None:
         unique = mapped.events.drop_duplicates(subset=["event_name", "event_id"])
-        if send:
-            report.events_new += ledger.record(settings.meta.dataset_id or "", source.name, unique, now)
-            report.duplicates = report.events_mapped - report.events_new
+        if self.send:
+            dataset = self.settings.meta.dataset_id or ""
+            self.report.events_new += self.ledger.record(dataset, self.source.name, unique, self.now)
+            self.report.duplicates = self.report.events_mapped - self.report.events_new
         else:
-            report.duplicates += len(mapped.events) - len(unique)
-    report.rows_read += rows
-    return rows
+            self.report.duplicates += len(mapped.events) - len(unique)
 
 
 def _count(report: RunReport, source: str, mapped: MappedChunk) -> None:

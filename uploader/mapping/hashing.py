@@ -35,5 +35,5 @@ def sha256_hex(values: pd.Series) -> pd.Series:
     # surrogatepass: a stray lone surrogate must not crash a whole batch; it never occurs in
     # normaliser output, so this only affects callers hashing raw strings.
     digests = {v: hashlib.sha256(v.encode("utf-8", "surrogatepass")).hexdigest() for v in todo}
-    out = text.map(digests).fillna("").astype(object)
+    out = text.map(digests).astype(object).fillna("")
     return out.where(~hashed, text.str.lower()).astype(object)

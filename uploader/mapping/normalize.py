@@ -38,7 +38,7 @@ def _prep(values: pd.Series) -> pd.Series:
 
 def _done(values: pd.Series, raw: pd.Series, out: pd.Series) -> pd.Series:
     """Apply the pre-hashed pass-through and give the result the caller's index."""
-    out = out.fillna("").where(~is_sha256(raw), raw.str.lower())
+    out = out.astype(object).fillna("").where(~is_sha256(raw), raw.str.lower())
     return pd.Series(out.to_numpy(dtype=object), index=values.index, name=values.name, dtype=object)
 
 
@@ -140,7 +140,18 @@ def _phone_prepare(raw: pd.Series) -> pd.Series:
 
 
 def _phone_one(text: str, region: str) -> str:
-    """Slow path for one (prepared) value: phonenumbers parse + possibility, E.164 digits."""
+    """Slow path for one (prepared) value: E.164 digits, or "" unless they are canonical.
+
+    Canonical = reading the digits back with a "+" gives the same number. Numbers that fail this
+    carry a national prefix inside the international form ("+31 0000000"); their hash would depend
+    on how often they had been normalised, so they are dropped (never produced by the fast path).
+    """
+    digits = _phone_parse(text, region)
+    return digits if digits and _phone_parse("+" + digits, "") == digits else ""
+
+
+def _phone_parse(text: str, region: str) -> str:
+    """phonenumbers parse + possibility check -> E.164 digits without "+", or ""."""
     try:
         number = phonenumbers.parse(text, region.upper() or None)
     except NumberParseException:
@@ -218,7 +229,7 @@ def _phone_fast(s: pd.Series, regions: pd.Series) -> pd.Series:
 
 
 def phone(values: pd.Series, countries: pd.Series) -> pd.Series:
-    """Phone number -> E.164 digits with country code, no "+" ("(650)555-1212", us -> "16505551212").
+    """Phone -> E.164 digits with country code, no "+" ("(650)555-1212", us -> "16505551212").
 
     "+" or "00" prefixed numbers are international whatever the row's country; a national number
     is read in the row's country (lowercase alpha-2 in `countries`), and with no country it is
@@ -253,7 +264,8 @@ def city(values: pd.Series) -> pd.Series:
 # country
 
 _COUNTRY_ALIASES = {
-    "us": ["USA", "U.S.", "U.S.A.", "US of A", "United States of America", "America", "Estados Unidos"],
+    "us": ["USA", "U.S.", "U.S.A.", "US of A", "United States of America", "America",
+           "Estados Unidos"],
     "gb": ["UK", "U.K.", "Great Britain", "Britain", "England", "Scotland", "Wales",
            "Northern Ireland"],
     "de": ["Deutschland", "Germany"], "nl": ["Holland", "Nederland"],
@@ -323,7 +335,7 @@ def _state_key(s: pd.Series) -> pd.Series:
 
 
 def state(values: pd.Series, countries: pd.Series) -> pd.Series:
-    """State -> US: 2-letter code lowercase ("California" -> "ca"); else lowercase, no punctuation/spaces.
+    """State: US -> 2-letter code lowercase ("California" -> "ca"); else like city().
 
     A row with no country whose value is a US state name or code is treated as US; a US row whose
     value is not a US state -> "".
@@ -379,7 +391,8 @@ def _dob_parts(s: pd.Series) -> pd.DataFrame:
     """Columns y, m, d (numbers, NaN where no accepted format matched)."""
     found = pd.DataFrame(np.nan, index=s.index, columns=["y", "m", "d"])
     for pattern, order in _DOB_FORMATS:
-        g = s.str.extract(pattern)[["y", "a", "b"]].apply(pd.to_numeric)
+        rest = s[found["y"].isna()]  # first matching format wins; don't re-scan matched rows
+        g = rest.str.extract(pattern)[["y", "a", "b"]].apply(pd.to_numeric).dropna()
         a, b = g["a"], g["b"]
         if order == "ymd":
             month, day = a, b
@@ -388,13 +401,16 @@ def _dob_parts(s: pd.Series) -> pd.DataFrame:
         else:  # day-first, unless only month-first makes sense ("02-16-1997")
             us = (b > 12) & (a <= 12)
             month, day = a.where(us, b), b.where(us, a)
-        fresh = found["y"].isna() & g["y"].notna()
-        found.loc[fresh] = np.column_stack([g["y"], month, day])[fresh.to_numpy()]
+        found.loc[g.index] = np.column_stack([g["y"], month, day])
     return found
 
 
 def date_of_birth(values: pd.Series) -> pd.Series:
-    """Date of birth -> YYYYMMDD; a real date, year >= 1900, not in the future; 2-digit years -> ""."""
+    """Date of birth -> YYYYMMDD: a real date, year >= 1900, not in the future.
+
+    Accepts Y-M-D (also with / or ., or an ISO time after it), YYYYMMDD, US M/D/Y (D/M/Y when the
+    first number exceeds 12) and D.M.Y / D-M-Y; two-digit years are ambiguous and give "".
+    """
     raw = _prep(values)
     p = _dob_parts(raw).fillna(0).astype(int)
     text = (p["y"].astype(str).str.zfill(4) + p["m"].astype(str).str.zfill(2)
