@@ -55,6 +55,10 @@ class SourceState(Protocol):
 
     def mark_processed(self, source: str, sha256: str, name: str, rows: int, now: float) -> None: ...
 
+    def cursor(self, source: str) -> str | None: ...
+
+    def set_cursor(self, source: str, value: str, now: float) -> None: ...
+
 
 class Unit(Protocol):
     """One committable piece of a source."""

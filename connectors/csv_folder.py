@@ -54,7 +54,8 @@ class CsvFile:
 class CsvFolder:
     """A source reading every ``*.csv`` in a folder, oldest file first."""
 
-    def __init__(self, settings: SourceSettings, chunk_size: int) -> None:
+    def __init__(self, settings: SourceSettings, chunk_size: int, now: float | None = None) -> None:
+        # ``now`` (the run's start) is part of every source's constructor; files need no clock.
         self.name = settings.name
         self.settings = settings
         self.chunk_size = chunk_size

@@ -1,40 +1,86 @@
-"""Delivery with httpx.MockTransport: exact request bytes, and what each answer does to the ledger."""
+"""Delivery with httpx.MockTransport: exact request bytes, retries, isolation, concurrency, ledger states."""
 
 from __future__ import annotations
 
 import json
+import random
+import threading
 from collections.abc import Callable
 
 import httpx
 import pandas as pd
 import pytest
 
-from uploader.delivery import GraphClient, deliver
+from uploader.delivery import GraphClient, deliver, preflight
+from uploader.delivery.classify import Action, classify
+from uploader.delivery.graph import GraphError
+from uploader.delivery.retry import Retrier, RetryPolicy
 from uploader.errors import CredentialsError, EndpointUnreachable
-from uploader.ledger import PENDING, SENT, Ledger
+from uploader.ledger import FAILED, PENDING, SENT, Ledger
 from uploader.settings import MetaSettings, Secret
 
 TOKEN = "EAAtoken-that-must-stay-secret"
 NOW = 1_795_168_800.0
+Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def meta(**kw: object) -> MetaSettings:
     base = {"access_token": Secret(TOKEN), "dataset_id": "42", "graph_url": "https://graph.example",
-            "batch_size": 2}
+            "batch_size": 2, "concurrency": 1, "retry_base_seconds": 1.0}
     return MetaSettings(**{**base, **kw})  # type: ignore[arg-type]
 
 
-def client(handler: Callable[[httpx.Request], httpx.Response], **kw: object) -> GraphClient:
+def client(handler: Handler, **kw: object) -> GraphClient:
     return GraphClient(meta(**kw), transport=httpx.MockTransport(handler))
+
+
+def ids(request: httpx.Request) -> list[str]:
+    return [event["event_id"] for event in json.loads(request.content)["data"]]
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, json={"events_received": len(ids(request)), "fbtrace_id": "T"})
+
+
+def graph_error(status: int, code: int, subcode: int | None = None, message: str = "Invalid parameter") -> httpx.Response:
+    error = {"message": message, "code": code, "fbtrace_id": "TR"}
+    if subcode:
+        error["error_subcode"] = subcode
+    return httpx.Response(status, json={"error": error})
+
+
+def fill(ledger: Ledger, n: int) -> None:
+    rows = [{"event_id": f"e{i:04d}", "event_name": "Lead", "event_time": int(NOW) - 1000 + i,
+             "action_source": "system_generated", "payload": json.dumps({"event_id": f"e{i:04d}"})}
+            for i in range(n)]
+    ledger.record("42", "s", pd.DataFrame(rows), NOW)
 
 
 @pytest.fixture
 def ledger(tmp_path) -> Ledger:
     ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}")
-    rows = [{"event_id": f"e{i}", "event_name": "Lead", "event_time": int(NOW) - 100 + i,
-             "action_source": "system_generated", "payload": json.dumps({"event_id": f"e{i}"})} for i in range(3)]
-    ledger.record("42", "s", pd.DataFrame(rows), NOW)
+    fill(ledger, 3)
     return ledger
+
+
+def run(ledger: Ledger, handler: Handler, sleeps: list[float] | None = None, **kw: object):
+    settings = meta(**kw)
+    with GraphClient(settings, transport=httpx.MockTransport(handler)) as graph:
+        return deliver(ledger, graph, settings, lambda: NOW, sleep=(sleeps if sleeps is not None else []).append)
+
+
+@pytest.mark.parametrize(("status", "code", "subcode", "action"), [
+    (400, 190, None, Action.STOP), (400, 102, None, Action.STOP), (403, 10, None, Action.STOP),
+    (400, 200, None, Action.STOP), (400, 294, None, Action.STOP), (400, 100, 33, Action.STOP),
+    (500, 1, None, Action.RETRY), (503, 2, None, Action.RETRY), (400, 4, None, Action.RETRY),
+    (400, 17, 2446079, Action.RETRY), (400, 341, None, Action.RETRY), (400, 613, None, Action.RETRY),
+    (400, 80000, None, Action.RETRY), (400, 80014, None, Action.RETRY), (502, None, None, Action.RETRY),
+    (0, None, None, Action.RETRY), (429, None, None, Action.RETRY),
+    (400, 100, 2804003, Action.ISOLATE), (400, 100, 2804050, Action.ISOLATE), (400, 80015, None, Action.ISOLATE),
+])
+def test_errors_are_classified_by_code_and_subcode(status: int, code: int | None, subcode: int | None,
+                                                   action: Action) -> None:
+    assert classify(status, code, subcode) is action
 
 
 def test_the_request_carries_the_token_in_the_body_never_the_url() -> None:
@@ -42,102 +88,192 @@ def test_the_request_carries_the_token_in_the_body_never_the_url() -> None:
 
     def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        return httpx.Response(200, json={"events_received": 2, "fbtrace_id": "T1"})
+        return ok(request)
 
     with client(handler, test_event_code="TEST77") as graph:
         graph.send(['{"event_id":"a"}', '{"event_id":"b"}'])
     request = seen[0]
     assert str(request.url) == "https://graph.example/v25.0/42/events"
-    assert TOKEN not in str(request.url)
     assert request.headers["content-type"] == "application/json"
     assert request.content == (b'{"data":[{"event_id":"a"},{"event_id":"b"}],'
                                b'"access_token": "EAAtoken-that-must-stay-secret", "test_event_code": "TEST77"}')
 
 
-def test_confirmed_batches_are_marked_sent_with_their_trace(ledger: Ledger) -> None:
-    bodies: list[dict] = []
+def test_preflight_reads_the_dataset_with_the_token_in_a_header() -> None:
+    seen: list[httpx.Request] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        bodies.append(body)
-        return httpx.Response(200, json={"events_received": len(body["data"]), "fbtrace_id": f"T{len(bodies)}"})
+        seen.append(request)
+        return httpx.Response(200, json={"id": "42"})
 
     with client(handler) as graph:
-        result = deliver(ledger, graph, "42", 2, lambda: NOW)
-    assert [[e["event_id"] for e in b["data"]] for b in bodies] == [["e0", "e1"], ["e2"]]
-    assert (result.sent, result.batches_sent, result.pending_left) == (3, 2, 0)
+        assert preflight(graph) is None
+    assert str(seen[0].url) == "https://graph.example/v25.0/42?fields=id%2Cname"
+    assert seen[0].headers["authorization"] == f"Bearer {TOKEN}"
+
+
+def test_preflight_stops_on_a_bad_token_and_goes_on_when_meta_is_busy() -> None:
+    with client(lambda r: graph_error(400, 190, message=f"bad token {TOKEN}")) as graph, \
+            pytest.raises(CredentialsError) as caught:
+        preflight(graph)
+    assert str(caught.value).startswith("Meta refused the request: the access token is invalid or expired")
+    assert TOKEN not in str(caught.value)
+    with client(lambda r: graph_error(503, 2, message="busy")) as graph:
+        assert preflight(graph) == "could not check the token and dataset first (HTTP 503, code 2: busy); going on"
+
+
+def test_preflight_names_an_unreachable_endpoint() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    with client(refuse) as graph, pytest.raises(EndpointUnreachable, match="cannot reach https://graph.example"):
+        preflight(graph)
+
+
+def test_confirmed_batches_are_marked_sent_oldest_first(ledger: Ledger) -> None:
+    seen: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(ids(request))
+        return ok(request)
+
+    result = run(ledger, handler)
+    assert seen == [["e0000", "e0001"], ["e0002"]]
+    assert (result.sent, result.requests, result.pending_left) == (3, 2, 0)
     assert ledger.count("42", SENT) == 3
 
 
-def test_a_partial_receipt_leaves_the_batch_pending(ledger: Ledger) -> None:
+def test_5xx_and_throttling_are_retried_with_growing_jittered_backoff(ledger: Ledger) -> None:
+    script = iter([graph_error(503, 2), graph_error(400, 17, 2446079), None, None])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return next(script) or ok(request)
+
+    sleeps: list[float] = []
+    result = run(ledger, handler, sleeps)
+    assert result.sent == 3 and result.retries == 2 and result.batches_failed == 0
+    assert 0 <= sleeps[0] <= 1.0 and 0 <= sleeps[1] <= 2.0 and len(sleeps) == 2
+
+
+def test_backoff_doubles_up_to_the_cap_and_respects_the_run_budget() -> None:
+    clock = [0.0]
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        clock[0] += seconds
+
+    class MaxRandom(random.Random):
+        def uniform(self, a: float, b: float) -> float:
+            return b
+
+    retrier = Retrier(RetryPolicy(max_attempts=6, base_seconds=1, max_seconds=4, budget_seconds=9),
+                      lambda: clock[0], sleep, MaxRandom())
+    answer = retrier.call(lambda: GraphError(500, 1, None, "down"))
+    assert sleeps == [1, 2, 4]  # the next wait (4 s) would pass the 9 s budget: give up, leave pending
+    assert isinstance(answer, GraphError) and answer.message == "down"
+
+
+def test_persistent_throttling_halts_the_pass_and_leaves_everything_pending(ledger: Ledger) -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return graph_error(400, 17, 2446079, "User request limit reached")
+
+    result = run(ledger, handler, max_attempts=3)
+    assert len(calls) == 3  # one batch, three attempts, then no more batches
+    assert result.sent == 0 and result.pending_left == 3
+    assert result.halted == ("Meta is throttling this account (HTTP 400, code 17/2446079: User request limit "
+                             "reached): stopped sending; the rest stays pending for the next run")
+
+
+def test_one_bad_event_in_1000_is_isolated_in_about_log2_requests(tmp_path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'big.db'}")
+    fill(ledger, 1000)
+    bad = "e0617"
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        batch = ids(request)
+        calls.append(len(batch))
+        if bad in batch:
+            return graph_error(400, 100, 2804019, f"Event {batch.index(bad)}: invalid lead_id")
+        return ok(request)
+
+    result = run(ledger, handler, batch_size=1000)
+    assert result.sent == 999 and result.failed == 1 and result.pending_left == 0
+    assert len(calls) - 1 <= 20  # 2 * log2(1000) extra requests at most
+    assert ledger.count("42", FAILED) == 1
+    assert result.rejections[0].event_id == bad
+    assert result.rejections[0].message.startswith("HTTP 400, code 100/2804019: Event ")
+    assert result.rejections[0].fbtrace_id == "TR"
+
+
+def test_a_systematic_rejection_is_not_chased_event_by_event(tmp_path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'big.db'}")
+    fill(ledger, 64)
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return graph_error(400, 100, 2804050, "too little customer information")
+
+    result = run(ledger, handler, batch_size=64)
+    assert result.failed == 10 and result.pending_left == 54
+    assert len(calls) < 64
+
+
+def test_a_bad_token_mid_run_stops_after_recording_what_was_accepted(tmp_path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}")
+    fill(ledger, 6)
+    answers = iter([None, graph_error(400, 190, message=f"expired {TOKEN}")])
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return next(answers) or ok(request)
+
+    with pytest.raises(CredentialsError) as caught:
+        run(ledger, handler)
+    assert len(calls) == 2
+    assert TOKEN not in str(caught.value)
+    assert ledger.count("42", SENT) == 2 and ledger.count("42", PENDING) == 4
+
+
+def test_several_batches_are_in_flight_at_once(tmp_path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}")
+    fill(ledger, 8)
+    together = threading.Barrier(4, timeout=10)  # breaks (and fails the test) unless 4 requests overlap
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        together.wait()
+        return ok(request)
+
+    result = run(ledger, handler, concurrency=4)
+    assert result.sent == 8 and result.requests == 4
+    assert ledger.count("42", SENT) == 8
+
+
+def test_a_partial_receipt_is_retried_and_then_left_pending(ledger: Ledger) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"events_received": 1, "fbtrace_id": "T"})
 
-    with client(handler) as graph:
-        result = deliver(ledger, graph, "42", 2, lambda: NOW)
-    assert result.sent == 1  # the last batch held one event and one was received
+    result = run(ledger, handler, max_attempts=2)
+    assert result.sent == 0 and result.pending_left == 3
     assert result.errors == ["HTTP 200, no code: Meta received 1 of 2 events (fbtrace_id T)"]
-    assert ledger.count("42", PENDING) == 2
 
 
-def test_a_rejected_batch_stays_pending_with_metas_message(ledger: Ledger) -> None:
+def test_failed_events_are_requeued_but_never_expired_ones(ledger: Ledger) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"error": {"message": "Invalid parameter", "code": 100,
-                                                   "error_subcode": 2804003, "error_user_msg": "event too old",
-                                                   "fbtrace_id": "TR"}})
+        return graph_error(400, 100, 2804019, "invalid lead_id")
 
-    with client(handler) as graph:
-        result = deliver(ledger, graph, "42", 2, lambda: NOW)
-    assert result.sent == 0 and result.batches_failed == 2 and result.pending_left == 3
-    assert result.errors[0] == "HTTP 400, code 100/2804003: event too old (fbtrace_id TR)"
-
-
-def test_a_bad_token_stops_at_once_and_the_message_never_holds_it(ledger: Ledger) -> None:
-    calls = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        calls.append(request)
-        return httpx.Response(400, json={"error": {"message": f"Invalid OAuth access token {TOKEN}",
-                                                   "code": 190, "fbtrace_id": "TR"}})
-
-    with client(handler) as graph, pytest.raises(CredentialsError) as caught:
-        deliver(ledger, graph, "42", 2, lambda: NOW)
-    assert len(calls) == 1
-    message = str(caught.value)
-    assert message.startswith("Meta refused the request: the access token is invalid or expired: "
-                              "create a new one and set META_ACCESS_TOKEN")
-    assert TOKEN not in message and "***" in message
+    run(ledger, handler, batch_size=1)
+    assert ledger.count("42", FAILED) == 3
+    assert [(f.event_id, f.last_error) for f in ledger.failed_events("42")][:1] == [
+        ("e0000", "HTTP 400, code 100/2804019: invalid lead_id")]
+    assert ledger.requeue_failed("42", NOW) == (3, 0)
     assert ledger.count("42", PENDING) == 3
-
-
-def test_an_unknown_dataset_is_a_credentials_problem() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(400, json={"error": {"message": "Unsupported post request", "code": 100,
-                                                   "error_subcode": 33}})
-
-    with client(handler) as graph, pytest.raises(CredentialsError, match="check META_DATASET_ID"):
-        graph.send(["{}"])
-
-
-def test_an_unreachable_endpoint_before_any_send_stops_the_run(ledger: Ledger) -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused")
-
-    with client(handler) as graph, pytest.raises(EndpointUnreachable, match="cannot reach https://graph.example"):
-        deliver(ledger, graph, "42", 2, lambda: NOW)
-    assert ledger.count("42", PENDING) == 3
-
-
-def test_a_timeout_leaves_the_batch_pending_and_goes_on(ledger: Ledger) -> None:
-    answers = iter([httpx.ReadTimeout("slow"), None])
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        answer = next(answers)
-        if answer is not None:
-            raise answer
-        return httpx.Response(200, json={"events_received": 1, "fbtrace_id": "T"})
-
-    with client(handler) as graph:
-        result = deliver(ledger, graph, "42", 2, lambda: NOW)
-    assert (result.sent, result.batches_failed, result.pending_left) == (1, 1, 2)
-    assert result.errors == ["no answer from https://graph.example (ReadTimeout: slow)"]
+    run(ledger, handler, batch_size=1)
+    assert ledger.requeue_failed("42", NOW + 8 * 86400) == (0, 3)
+    assert ledger.count("42", PENDING) == 0

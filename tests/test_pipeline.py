@@ -172,18 +172,26 @@ def test_validate_records_nothing_and_shows_a_hashed_sample(project: Project, en
     assert Ledger.open(f"sqlite:///{project.ledger_file}").count("", "pending") == 0
 
 
-def test_a_failed_batch_stays_pending_and_goes_next_run(project: Project, env: dict[str, str],
-                                                        sandbox: SandboxServer) -> None:
+def test_a_5xx_is_retried_and_an_outage_leaves_events_pending_for_the_next_run(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
     content, _ = messy_export()
     project.drop_file("deals.csv", content)
+    project.write_config("[meta]\nmax_attempts = 3\nretry_base_seconds = 0.01\n")
     settings = load_settings(project.config, environ=env)
     sandbox.set_faults(fail_next_n_with_500=1)
-    first = run_once(settings)
-    assert first.sent == 0 and first.pending_left == 3 and first.batches_failed == 1
-    assert "HTTP 500" in first.render() and "stay pending for the next run" in first.render()
-    second = run_once(settings)
-    assert second.sent == 3 and second.pending_left == 0
-    assert len(sandbox.accepted()) == 3
+    assert run_once(settings).sent == 3
+    assert [r["status"] for r in sandbox.requests() if r["method"] == "POST"] == [500, 200]
+
+    project.drop_file("more.csv", HEADER + "\n" + f"Lead,{iso(1)},,,late@example.com,,,,,,,,,,,,\n")
+    sandbox.set_faults(fail_next_n_with_500=100)
+    outage = run_once(settings)
+    assert outage.sent == 0 and outage.pending_left == 1 and outage.exit_code() == 1
+    assert outage.halted is not None and outage.halted.startswith("Meta is not answering (HTTP 500")
+    assert "stay pending for the next run" in outage.render()
+    sandbox.set_faults(fail_next_n_with_500=0)
+    after = run_once(settings)
+    assert after.sent == 1 and after.pending_left == 0 and after.exit_code() == 0
+    assert len(sandbox.accepted()) == 4
 
 
 def test_events_recorded_but_unsent_for_too_long_expire_instead_of_sinking_a_batch(

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from uploader.errors import ConfigError, UploaderError
-from uploader.pipeline import run_once
+from uploader.pipeline import requeue_failed, run_once
 from uploader.settings import CONFIG_ENV, DEFAULT_CONFIG, Settings, default_config_path, load_settings
 
 CONFIG_HELP = f"Configuration file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})."
@@ -58,6 +59,22 @@ def validate(ctx: click.Context) -> int:
 
 
 @cli.command()
+@click.pass_context
+def retry(ctx: click.Context) -> int:
+    """Re-queue events Meta refused (once you fixed the cause) and deliver them now.
+
+    Events that have meanwhile grown too old for Meta are marked expired instead.
+    """
+    settings = _settings(ctx)
+    requeued, expired = requeue_failed(settings)
+    click.echo(f"capi-uploader retry: {requeued} failed events re-queued"
+               + (f", {expired} now too old for Meta and marked expired" if expired else ""))
+    report = run_once(replace(settings, sources=()))
+    click.echo(report.render())
+    return report.exit_code()
+
+
+@cli.command()
 @click.option("--dir", "folder", type=click.Path(path_type=Path), default=None,
               help="Where to build the demo (default: a new temporary folder).")
 def demo(folder: Path | None) -> int:
@@ -72,11 +89,20 @@ def demo(folder: Path | None) -> int:
 @click.option("--port", default=8787, show_default=True, type=int)
 @click.option("--token", envvar="SANDBOX_TOKEN", default=None, help="Accept only this token (default: any).")
 @click.option("--dataset", envvar="SANDBOX_DATASET_ID", default=None, help="Accept only this dataset id.")
-def sandbox(host: str, port: int, token: str | None, dataset: str | None) -> int:
-    """Run the sandbox Graph API: answers like Meta, over plain HTTP on this machine."""
+@click.option("--delay", type=float, default=0.0, help="Answer every events request this many seconds late.")
+@click.option("--reject-lead-id", "reject_lead_ids", multiple=True,
+              help="Refuse batches carrying this lead_id, as Meta does for an unknown lead (repeatable).")
+def sandbox(host: str, port: int, token: str | None, dataset: str | None, delay: float,
+            reject_lead_ids: tuple[str, ...]) -> int:
+    """Run the sandbox Graph API: answers like Meta, over plain HTTP on this machine.
+
+    More fault modes (bursts of HTTP 500, throttling, dropped connections) can be
+    switched on while it runs: POST /_sandbox/faults.
+    """
     from uploader.sandbox.server import serve_forever
 
-    serve_forever(host, port, token, dataset)
+    faults = {"delay_seconds": delay, "reject_lead_ids": list(reject_lead_ids)}
+    serve_forever(host, port, token, dataset, faults)
     return 0
 
 

@@ -7,6 +7,7 @@
 | EndpointUnreachable   | stop; nothing was sent, events stay pending            | 2         |
 | TransientDeliveryError| leave the batch pending, try again later               | 1         |
 | SourceError           | skip that file or source, go on with the others        | 1         |
+| RunLocked             | do nothing, exit at once: another run holds the lock    | 3         |
 
 Refused rows are not exceptions: they are data (see ``uploader.validation``),
 because one bad row must never stop the others.
@@ -54,3 +55,12 @@ class TransientDeliveryError(UploaderError):
 
 class SourceError(UploaderError):
     """A source or one of its files cannot be read; the others go on."""
+
+
+class RunLocked(UploaderError):
+    """Another run (cron, the scheduler, a backfill) holds the ledger's run lock.
+
+    Nothing was read or sent; the caller exits at once and the next run tries again.
+    """
+
+    exit_code = 3

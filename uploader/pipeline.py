@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors import Unit, Window, open_source
-from uploader.delivery import GraphClient, deliver
+from uploader.delivery import GraphClient, deliver, preflight
 from uploader.errors import SourceError
 from uploader.ledger import Ledger
 from uploader.mapping.engine import MappedChunk, map_chunk
@@ -29,27 +30,50 @@ log = logging.getLogger("capi_uploader.pipeline")
 
 
 def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float] = time.time,
-             transport: httpx.BaseTransport | None = None, window: Window | None = None) -> RunReport:
+             transport: httpx.BaseTransport | None = None, window: Window | None = None,
+             sleep: Callable[[float], None] = time.sleep) -> RunReport:
     """Run one pass. ``send=False`` is ``validate``: nothing is recorded or sent.
-    A ``window`` (a backfill) re-reads that range of every source."""
-    if send:
-        require_delivery(settings.meta)
+    A ``window`` (a backfill) re-reads that range of every source.
+
+    Before anything is read, one cheap request checks the token and dataset, so a bad
+    token stops the run (CredentialsError, exit 2) with the ledger untouched.
+    """
     started = clock()
     report = RunReport(mode="run" if send else "validate")
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
-    quarantine = Quarantine(settings.quarantine_dir / f"quarantine-{stamp}.csv")
-    ledger = Ledger.open(settings.ledger_url)
-    try:
+    with ExitStack() as stack:
+        client = _connect(settings, transport, report, stack) if send else None
+        ledger = Ledger.open(settings.ledger_url)
+        stack.callback(ledger.close)
+        quarantine = Quarantine(settings.quarantine_dir / f"quarantine-{stamp}.csv")
+        stack.callback(quarantine.close)
         for source in settings.sources:
-            reader = _Reader(settings, source, ledger, quarantine, report, started, send)
-            reader.read(window)
-        if send:
-            _deliver(settings, ledger, report, clock, transport)
-    finally:
-        quarantine.close()
-        ledger.close()
+            _Reader(settings, source, ledger, quarantine, report, started, send).read(window)
+        if client is not None:
+            _deliver(settings, ledger, client, report, clock, sleep)
     report.quarantine_path = quarantine.path if quarantine.written else None
     return report
+
+
+def requeue_failed(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[int, int]:
+    """Failed events back to pending; those now too old become expired. Returns both counts."""
+    require_delivery(settings.meta)
+    ledger = Ledger.open(settings.ledger_url)
+    try:
+        return ledger.requeue_failed(settings.meta.dataset_id or "", clock())
+    finally:
+        ledger.close()
+
+
+def _connect(settings: Settings, transport: httpx.BaseTransport | None, report: RunReport,
+             stack: ExitStack) -> GraphClient:
+    require_delivery(settings.meta)
+    client = stack.enter_context(GraphClient(settings.meta, transport=transport))
+    warning = preflight(client)
+    if warning:
+        log.warning(warning)
+        report.warnings.append(warning)
+    return client
 
 
 class _Reader:
@@ -61,7 +85,7 @@ class _Reader:
         self.quarantine, self.report, self.now, self.send = quarantine, report, now, send
 
     def read(self, window: Window | None) -> None:
-        for unit in open_source(self.source, self.settings.chunk_size).units(window):
+        for unit in open_source(self.source, self.settings.chunk_size, self.now).units(window):
             if unit.is_done(self.ledger):
                 self.report.files_skipped.append(unit.label)
                 continue
@@ -105,11 +129,10 @@ def _count(report: RunReport, source: str, mapped: MappedChunk) -> None:
         report.sample_payload = mapped.events["payload"].iloc[0]
 
 
-def _deliver(settings: Settings, ledger: Ledger, report: RunReport, clock: Callable[[], float],
-             transport: httpx.BaseTransport | None) -> None:
-    meta = settings.meta
-    with GraphClient(meta, transport=transport) as client:
-        result = deliver(ledger, client, meta.dataset_id or "", meta.batch_size, clock)
-    report.sent, report.expired = result.sent, result.expired
+def _deliver(settings: Settings, ledger: Ledger, client: GraphClient, report: RunReport,
+             clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    result = deliver(ledger, client, settings.meta, clock, sleep)
+    report.sent, report.failed, report.expired = result.sent, result.failed, result.expired
     report.batches_failed, report.delivery_errors = result.batches_failed, result.errors
-    report.pending_left = result.pending_left
+    report.rejections, report.halted = result.rejections, result.halted
+    report.pending_left, report.expiring_soon = result.pending_left, result.expiring_soon

@@ -63,6 +63,10 @@ class MetaSettings:
     batch_size: int = MAX_BATCH
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    concurrency: int = 4
+    max_attempts: int = 5
+    retry_base_seconds: float = 1.0
+    retry_budget_seconds: float = 600.0
 
     def events_url(self) -> str:
         return f"{self.graph_url.rstrip('/')}/{self.api_version}/{self.dataset_id}/events"
@@ -314,7 +318,8 @@ def _string_map(item: Mapping[str, Any], key: str, prefix: str,
 
 
 def _meta(table: dict[str, Any], env: Mapping[str, str], problems: list[str]) -> MetaSettings:
-    _unknown_keys(table, {"batch_size", "connect_timeout", "read_timeout"}, "meta.", problems)
+    _unknown_keys(table, {"batch_size", "connect_timeout", "read_timeout", "concurrency", "max_attempts",
+                          "retry_base_seconds", "retry_budget_seconds"}, "meta.", problems)
     token = env.get("META_ACCESS_TOKEN") or None
     dataset = env.get("META_DATASET_ID") or None
     if dataset is not None and not re.fullmatch(r"\d+", dataset):
@@ -331,6 +336,10 @@ def _meta(table: dict[str, Any], env: Mapping[str, str], problems: list[str]) ->
         batch_size=_int(table, "batch_size", "meta.", problems, MAX_BATCH, low=1, high=MAX_BATCH),
         connect_timeout=_float(table, "connect_timeout", "meta.", problems, 10.0),
         read_timeout=_float(table, "read_timeout", "meta.", problems, 60.0),
+        concurrency=_int(table, "concurrency", "meta.", problems, 4, low=1, high=16),
+        max_attempts=_int(table, "max_attempts", "meta.", problems, 5, low=1, high=20),
+        retry_base_seconds=_float(table, "retry_base_seconds", "meta.", problems, 1.0),
+        retry_budget_seconds=_float(table, "retry_budget_seconds", "meta.", problems, 600.0),
     )
 
 

@@ -1,6 +1,10 @@
-"""Delivery: pending events from the ledger to the Conversions API, in batches."""
+"""Delivery: pending events from the ledger to the Conversions API.
+
+graph (HTTP only) -> classify (what an error means) -> retry (backoff) ->
+isolate (find a bad event by halving) -> sender (batches in flight, ledger writes).
+"""
 
 from uploader.delivery.graph import Accepted, GraphClient, GraphError
-from uploader.delivery.sender import DeliveryResult, deliver
+from uploader.delivery.sender import DeliveryResult, Rejection, deliver, preflight
 
-__all__ = ["Accepted", "GraphClient", "GraphError", "DeliveryResult", "deliver"]
+__all__ = ["Accepted", "GraphClient", "GraphError", "DeliveryResult", "Rejection", "deliver", "preflight"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import (BigInteger, Column, Connection, DateTime, Engine, Index, Integer, MetaData,
+from sqlalchemy import (BigInteger, Column, Connection, DateTime, Engine, Float, Index, Integer, MetaData,
                         PrimaryKeyConstraint, String, Table, Text, inspect, select, update)
 
 metadata = MetaData()
@@ -51,12 +51,68 @@ files = Table(
     PrimaryKeyConstraint("source", "sha256", name="pk_files"),
 )
 
+# One row while a run holds the lock (name "run"); see uploader/ledger/lock.py.
+run_lock = Table(
+    "run_lock", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("holder", String(32), nullable=False),  # a random id per run
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime, nullable=False),
+    Column("heartbeat_at", DateTime, nullable=False),
+)
+
+# One row per run (run, backfill, scheduled): the run report's key figures and the report itself.
+runs = Table(
+    "runs", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), nullable=False, unique=True),
+    Column("mode", String(16), nullable=False),
+    Column("started_by", String(16), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=False),
+    Column("duration_seconds", Float, nullable=False),
+    Column("exit_code", Integer, nullable=False),
+    Column("error", Text),
+    Column("rows_read", Integer, nullable=False),
+    Column("events_mapped", Integer, nullable=False),
+    Column("events_new", Integer, nullable=False),
+    Column("duplicates", Integer, nullable=False),
+    Column("refused", Integer, nullable=False),
+    Column("sent", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("expired", Integer, nullable=False),
+    Column("pending_left", Integer, nullable=False),
+    Column("report_path", Text),
+    Column("report", Text, nullable=False),  # the JSON run report (figures only, no personal data)
+    Index("ix_runs_started", "started_at"),
+)
+
+# One row per SQL source: how far its incremental reads got (an ISO 8601 UTC time, the end of
+# the last window read completely). Advanced only after every row up to it is in the ledger.
+cursors = Table(
+    "cursors", metadata,
+    Column("source", String(100), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("updated_at", DateTime, nullable=False),
+)
+
 
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn, tables=[events, files])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+def _add_run_lock_and_runs(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[run_lock, runs])
+
+
+def _add_cursors(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[cursors])
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _add_run_lock_and_runs, _add_cursors)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from uploader.errors import ConfigError, StopRun
-from uploader.ledger.schema import events, files, migrate
+from uploader.ledger.schema import cursors, events, files, migrate
 from uploader.validation import WINDOW_DAYS, window_days
 
 PENDING, SENT, FAILED, EXPIRED = "pending", "sent", "failed", "expired"
@@ -34,6 +34,16 @@ class StoredEvent:
     event_id: str
     event_time: int
     payload: str
+
+
+@dataclass(frozen=True)
+class FailedEvent:
+    """An event Meta refused, as the summary and ``status`` show it."""
+
+    event_name: str
+    event_id: str
+    last_error: str | None
+    fbtrace_id: str | None
 
 
 class Ledger:
@@ -85,6 +95,19 @@ class Ledger:
                          [{"source": source, "sha256": sha256, "name": name[:255], "rows": rows,
                            "processed_at": _utc(now)}])
 
+    def cursor(self, source: str) -> str | None:
+        """Where a SQL source's incremental reads got to (ISO 8601 UTC), or None before its first run."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(cursors.c.value).where(cursors.c.source == source))
+
+    def set_cursor(self, source: str, value: str, now: float) -> None:
+        """Store a source's cursor; called only once every row up to it is recorded."""
+        with self.engine.begin() as conn:
+            found = conn.execute(update(cursors).where(cursors.c.source == source)
+                                 .values(value=value, updated_at=_utc(now))).rowcount
+            if not found:
+                conn.execute(insert(cursors).values(source=source, value=value, updated_at=_utc(now)))
+
     def expire(self, dataset_id: str, now: float) -> int:
         """Mark pending events too old for Meta as expired; they are never sent."""
         stamp = _utc(now)
@@ -128,6 +151,42 @@ class Ledger:
             conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch))
                          .values(attempts=events.c.attempts + 1, last_error=error[:2000],
                                  fbtrace_id=fbtrace_id, updated_at=stamp))
+
+    def mark_failed(self, dataset_id: str, event: StoredEvent, error: str, fbtrace_id: str | None,
+                    now: float) -> None:
+        """Meta refused this event itself: it is not sent again until ``requeue_failed``."""
+        stamp = _utc(now)
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys([event]))
+                         .values(status=FAILED, attempts=events.c.attempts + 1, last_error=error[:2000],
+                                 fbtrace_id=fbtrace_id, updated_at=stamp))
+
+    def requeue_failed(self, dataset_id: str, now: float) -> tuple[int, int]:
+        """Failed events back to pending (once the operator fixed the cause); those now too
+        old for Meta become expired instead. Returns (requeued, expired)."""
+        stamp = _utc(now)
+        failed = and_(events.c.dataset_id == dataset_id, events.c.status == FAILED)
+        with self.engine.begin() as conn:
+            expired = conn.execute(update(events).where(failed, _older_than_window(now))
+                                   .values(status=EXPIRED, updated_at=stamp)).rowcount
+            requeued = conn.execute(update(events).where(failed)
+                                    .values(status=PENDING, attempts=0, updated_at=stamp)).rowcount
+        return requeued, expired
+
+    def failed_events(self, dataset_id: str, limit: int = 20) -> list[FailedEvent]:
+        """The most recently failed events, with Meta's message and fbtrace_id."""
+        query = (select(events.c.event_name, events.c.event_id, events.c.last_error, events.c.fbtrace_id)
+                 .where(events.c.dataset_id == dataset_id, events.c.status == FAILED)
+                 .order_by(events.c.updated_at.desc(), events.c.event_id).limit(limit))
+        with self.engine.connect() as conn:
+            return [FailedEvent(*row) for row in conn.execute(query)]
+
+    def expiring_soon(self, dataset_id: str, now: float, within: float = 86_400) -> int:
+        """Pending events that pass Meta's age limit within ``within`` seconds."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(func.count()).select_from(events).where(
+                events.c.dataset_id == dataset_id, events.c.status == PENDING,
+                _older_than_window(now + within))) or 0
 
     def count(self, dataset_id: str, status: str) -> int:
         with self.engine.connect() as conn:

@@ -100,6 +100,9 @@ class SandboxServer:
 
     ``token`` / ``dataset_id``: when set, only that token / dataset id is accepted.
     ``now``: clock for the event_time rules, replaceable in tests.
+    ``on_accept``: called with the number of events after a batch is recorded as accepted
+    and before the answer goes out; crash tests use it to kill a client in exactly the
+    gap between Meta's acceptance and the client's ledger commit.
     """
 
     def __init__(
@@ -109,8 +112,10 @@ class SandboxServer:
         token: str | None = None,
         dataset_id: str | None = None,
         now: Callable[[], float] = time.time,
+        on_accept: Callable[[int], None] | None = None,
     ) -> None:
         self._address = (host, port)
+        self._on_accept = on_accept
         self._token = token
         self._dataset_id = dataset_id
         self._now = now
@@ -250,6 +255,8 @@ class SandboxServer:
             return _error_reply(outcome)
         with self._lock:
             self._accepted.extend((dataset_id, event) for event in outcome)
+        if self._on_accept is not None:
+            self._on_accept(len(outcome))
         return 200, {"events_received": len(outcome), "messages": [], "fbtrace_id": _fbtrace_id()}
 
     def _take_fault(self) -> str | None:
@@ -368,6 +375,11 @@ class _GraphHTTPServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         super().__init__(address, handler)
 
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        # A client that hangs up mid-request (a killed uploader, a dropped-connection fault)
+        # is normal here: note it quietly instead of printing a traceback to stderr.
+        log.debug("sandbox: request from %s ended abnormally", client_address, exc_info=True)
+
 
 class _Handler(BaseHTTPRequestHandler):
     """Reads one request off the wire, asks the sandbox for the answer, writes it."""
@@ -441,13 +453,15 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-def serve_forever(host: str, port: int, token: str | None, dataset_id: str | None) -> None:
-    """Run a sandbox in the foreground until Ctrl-C or SIGTERM."""
+def serve_forever(host: str, port: int, token: str | None, dataset_id: str | None,
+                  faults: dict[str, Any] | None = None) -> None:
+    """Run a sandbox in the foreground until Ctrl-C or SIGTERM, with ``faults`` switched on."""
     stop = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
     try:
         with SandboxServer(host, port, token=token, dataset_id=dataset_id) as sandbox:
+            sandbox.set_faults(**(faults or {}))
             print(f"Sandbox Graph API listening on {sandbox.url}", flush=True)
             while not stop.wait(0.5):
                 pass
