@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -76,6 +77,15 @@ class Unit(Protocol):
 
     def commit(self, state: SourceState, rows: int, now: float) -> None:
         """Remember the unit as done; called only after every chunk is in the ledger."""
+        ...
+
+
+@runtime_checkable
+class FileUnit(Protocol):
+    """Optional for units that are files: their refused rows are also reported beside them."""
+
+    def quarantine_path(self) -> Path:
+        """Where this file's own quarantine report goes (next to the file, wherever it now is)."""
         ...
 
 

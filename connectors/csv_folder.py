@@ -1,10 +1,18 @@
-"""CSV drop folder: every ``*.csv`` file in a folder, read in chunks with exact line numbers."""
+"""CSV drop folder: every ``*.csv`` file in a folder, read in chunks with exact line numbers.
+
+Lifecycle: a file whose size or time changed while it was looked at, or changed
+less than ``settle_seconds`` ago, is still being written and is left for the next
+run. A processed file moves to ``processed/`` inside the folder (``after = "keep"``
+leaves it), and a file with refused rows gets ``<name>.quarantine.csv`` beside it.
+"""
 
 from __future__ import annotations
 
 import csv
 import hashlib
 import itertools
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -12,34 +20,52 @@ from typing import TYPE_CHECKING, TextIO
 import pandas as pd
 
 from connectors.base import BadLine, RawChunk, SourceState, Window
+from uploader.errors import FileNotSettled
 
 if TYPE_CHECKING:  # settings imports the registry, so only type checkers import settings here
     from uploader.settings import SourceSettings
 
 REPLACEMENT_CHAR = "\ufffd"
+PROCESSED = "processed"
+QUARANTINE_SUFFIX = ".quarantine.csv"
 
 
 class CsvFile:
     """One CSV file: its content hash is its identity, so a renamed copy is still the same file."""
 
-    def __init__(self, source: str, path: Path, encoding: str, chunk_size: int, rereading: bool = False) -> None:
+    def __init__(self, source: str, path: Path, encoding: str, chunk_size: int, rereading: bool = False,
+                 archive: Path | None = None, settle_seconds: float = 0.0) -> None:
         self.source = source
         self.path = path
         self.label = path.name
         self.encoding = encoding
         self.chunk_size = chunk_size
         self.rereading = rereading
+        self.archive, self.settle_seconds = archive, settle_seconds
+        self._signature = _signature(path)  # taken before hashing, compared before reading and committing
         self.key = file_sha256(path)
 
     def is_done(self, state: SourceState) -> bool:
         # A backfill reads processed files again; the ledger still drops what it holds.
-        return not self.rereading and state.is_processed(self.source, self.key)
+        done = not self.rereading and state.is_processed(self.source, self.key)
+        if done:
+            self._put_away()  # the same content dropped again goes where the first copy went
+        return done
 
     def commit(self, state: SourceState, rows: int, now: float) -> None:
+        # A file that grew while it was read is read again next run; what it held is in the ledger.
+        self._check_settled()
         state.mark_processed(self.source, self.key, self.label, rows, now)
+        self._put_away()
+
+    def quarantine_path(self) -> Path:
+        """``<name>.quarantine.csv`` next to the file (in processed/ once it was moved there)."""
+        return self.path.with_name(self.path.stem + QUARANTINE_SUFFIX)
 
     def chunks(self) -> Iterator[RawChunk]:
-        """Yield the file's data rows, ``chunk_size`` at a time, indexed by line number."""
+        """Yield the file's data rows, ``chunk_size`` at a time, indexed by line number.
+        Raises FileNotSettled, before any row, for a file still being written."""
+        self._check_settled()
         # errors="replace" keeps one badly encoded row from stopping the file; such rows are refused.
         with self.path.open(encoding=self.encoding, errors="replace", newline="") as handle:
             reader = csv.reader(handle)
@@ -49,6 +75,23 @@ class CsvFile:
             records = _numbered(reader, handle)
             while batch := list(itertools.islice(records, self.chunk_size)):
                 yield _to_chunk(header, batch, self.encoding)
+
+    def _check_settled(self) -> None:
+        now = _signature(self.path)
+        age = time.time() - now[1] / 1e9
+        if now != self._signature or age < self.settle_seconds:
+            raise FileNotSettled(f"{self.label} is still being written (changed {max(age, 0):.0f} s ago); "
+                                 "left for the next run")
+
+    def _put_away(self) -> None:
+        if self.archive is None or self.path.parent == self.archive:
+            return
+        self.archive.mkdir(exist_ok=True)
+        target, n = self.archive / self.path.name, 1
+        while target.exists():  # an older file of the same name is kept too
+            n += 1
+            target = self.archive / f"{self.path.stem}-{n}{self.path.suffix}"
+        self.path = self.path.rename(target)  # keeps its mtime, so a backfill window still finds it
 
 
 class CsvFolder:
@@ -61,11 +104,29 @@ class CsvFolder:
         self.chunk_size = chunk_size
 
     def units(self, window: Window | None = None) -> Iterator[CsvFile]:
-        """Every CSV file, oldest first; with a window, the files last modified inside it."""
-        files = [p for p in self.settings.path.iterdir() if p.is_file() and p.suffix.lower() == ".csv"]
+        """Every CSV file, oldest first; with a window, the files last modified inside it,
+        those already moved to processed/ included."""
+        folder = self.settings.path
+        archive = folder / PROCESSED
+        files = _csv_files(folder) + (_csv_files(archive) if window is not None else [])
         for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
             if window is None or window.contains(path.stat().st_mtime):
-                yield CsvFile(self.name, path, self.settings.encoding, self.chunk_size, rereading=window is not None)
+                yield CsvFile(self.name, path, self.settings.encoding, self.chunk_size, rereading=window is not None,
+                              archive=archive if self.settings.after == "move" else None,
+                              settle_seconds=self.settings.settle_seconds)
+
+
+def _csv_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() == ".csv" and not p.name.lower().endswith(QUARANTINE_SUFFIX)]
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    """Size and modification time: a file still being written changes them."""
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 def file_sha256(path: Path) -> str:

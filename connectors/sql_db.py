@@ -25,7 +25,9 @@ from uploader.errors import ConfigError, SourceError
 log = logging.getLogger("capi_uploader.sql")
 
 SUPPORTED = ("sqlite", "postgresql", "mysql", "mariadb")
-EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
+# backend -> (the extra to install, the driver it provides)
+EXTRAS = {"postgresql": ("postgres", "postgresql+psycopg"), "mysql": ("mysql", "mysql+pymysql"),
+          "mariadb": ("mysql", "mariadb+pymysql")}
 
 
 def url_problem(url: str) -> str | None:
@@ -40,10 +42,16 @@ def url_problem(url: str) -> str | None:
     try:
         parsed.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
-        extra = EXTRAS.get(backend)
-        hint = f" (pip install 'capi-uploader[{extra}]')" if extra else ""
+        extra, provided = EXTRAS.get(backend, ("", ""))
+        hint = f" (pip install 'capi-uploader[{extra}]' provides {provided})" if extra else ""
         return f"the driver {parsed.drivername!r} is not installed{hint}"
     return None
+
+
+def executable_sql(sql: str) -> str:
+    """The query without its whole-line ``--`` comments: SQLAlchemy would take a ``:name`` in a
+    comment for a bind parameter, and the driver would then count one parameter too many."""
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
 
 
 def safe_url(url: str) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.base import BadLine, RawChunk, SourceState, Window
-from connectors.sql_db import bind_time, open_engine, query_error, read_only_session
+from connectors.sql_db import bind_time, executable_sql, open_engine, query_error, read_only_session
 from uploader.errors import SourceError
 from uploader.mapping.columns import TEMPLATE, header_key
 
@@ -186,7 +186,7 @@ def _columns(names: list[str], cursor: str) -> list[str]:
 
 def _query_text(settings: SourceSettings) -> str:
     try:
-        return settings.query.read_text(encoding="utf-8") if settings.query is not None else ""
+        return executable_sql(settings.query.read_text(encoding="utf-8")) if settings.query is not None else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise SourceError(f"cannot read the query file {settings.query}: {exc}") from None
 

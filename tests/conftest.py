@@ -77,6 +77,19 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _isolated_database(server, "capi_test_" + secrets.token_hex(4))
 
 
+@pytest.fixture(params=["sqlite", "postgresql", "mysql"])
+def crm_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend to hold a test CRM (never the ledger's database)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'crm.db'}"
+        return
+    variable = {"postgresql": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL"}[request.param]
+    server = os.environ.get(variable)
+    if not server:
+        pytest.skip(f"{variable} is not set: no {request.param} server to test the SQL source against")
+    yield from _isolated_database(server, "crm_test_" + secrets.token_hex(4))
+
+
 def _isolated_database(server: str, name: str) -> Iterator[str]:
     url = make_url(server)
     admin = create_engine(url, isolation_level="AUTOCOMMIT")

@@ -41,7 +41,7 @@ def test_every_problem_is_listed_at_once_with_its_setting(tmp_path: Path) -> Non
         "ledger.url: must be a SQLAlchemy URL",
         "sources[0].colour: unknown setting",
         "sources[0].name: 'a b' may hold only",
-        "sources[0].type: 'ftp' is not a known source type (known: csv)",
+        "sources[0].type: 'ftp' is not a known source type (known: csv, sql)",
         'sources[0].path: folder "missing" does not exist',
         "sources[0].action_source: 'web' is not one of",
         "sources[0].timezone: 'Mars/Base' is not a time zone",

@@ -2,20 +2,23 @@
 
 Exit codes: 0 everything delivered and nothing refused; 1 the run finished but rows
 were refused or events are undelivered; 2 the run could not start (configuration,
-credentials, unreachable endpoint or ledger).
+credentials, unreachable endpoint or ledger); 3 another run holds the run lock.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+import os
 import sys
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import click
 
 from uploader.errors import ConfigError, UploaderError
+from uploader.logs import configure_logging
+from uploader.progress import progress_for
 from uploader.pipeline import requeue_failed, run_once
 from uploader.settings import CONFIG_ENV, DEFAULT_CONFIG, Settings, default_config_path, load_settings
 
@@ -24,26 +27,107 @@ CONFIG_HELP = f"Configuration file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONF
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=None, help=CONFIG_HELP)
-@click.option("-v", "--verbose", is_flag=True, help="Log each batch and file.")
+@click.option("-v", "--verbose", count=True, help="Log each file and batch (-vv: debug).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
+              help="Log lines as text or JSON (default: [logging] format, else text).")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, verbose: bool) -> None:
+def cli(ctx: click.Context, config_path: Path | None, verbose: int, log_format: str | None) -> None:
     """Send offline and CRM conversions to Meta's Conversions API, each exactly once."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = config_path
+    ctx.obj = _Options(config_path, verbose, log_format)
+    # Until the configuration is read: the flags, and the token as far as the environment knows it.
+    configure_logging(_level("WARNING", verbose), log_format or "text", [os.environ.get("META_ACCESS_TOKEN", "")])
+
+
+@dataclass(frozen=True)
+class _Options:
+    config_path: Path | None
+    verbose: int
+    log_format: str | None
+
+
+def _level(configured: str, verbose: int) -> str:
+    wanted = {0: configured, 1: "INFO"}.get(verbose, "DEBUG")
+    order = ["DEBUG", "INFO", "WARNING", "ERROR"]
+    return min(configured, wanted, key=order.index)
 
 
 def _settings(ctx: click.Context) -> Settings:
-    return load_settings(ctx.obj or default_config_path())
+    options: _Options = ctx.obj
+    settings = load_settings(options.config_path or default_config_path())
+    token = settings.meta.access_token.reveal() if settings.meta.access_token else ""
+    configure_logging(_level(settings.logging.level, options.verbose),
+                      options.log_format or settings.logging.format, [token], settings.logging.file)
+    return settings
 
 
 @cli.command()
 @click.pass_context
 def run(ctx: click.Context) -> int:
     """One pass: read, map, validate, record, deliver pending events, print a summary."""
-    report = run_once(_settings(ctx))
+    settings = _settings(ctx)
+    with progress_for(sys.stderr) as progress:
+        report = run_once(settings, progress=progress)
     click.echo(report.render())
     return report.exit_code()
+
+
+@cli.command()
+@click.option("--since", required=True, help="Start: a date (2026-11-20) or time (2026-11-20T14:30), UTC "
+                                             "unless it has an offset.")
+@click.option("--until", default=None, help="End, not included; a date includes that whole day (default: now).")
+@click.option("--source", "source_name", default=None, help="Only this source (default: all).")
+@click.option("--dry-run", is_flag=True, help="Read, map and report; record and send nothing.")
+@click.pass_context
+def backfill(ctx: click.Context, since: str, until: str | None, source_name: str | None, dry_run: bool) -> int:
+    """Re-read a window from the sources and send what the ledger does not hold yet.
+
+    CSV sources re-read the files modified inside the window (processed ones too),
+    SQL sources the rows whose cursor column is inside it. Events older than Meta
+    accepts are reported as expired, never sent.
+    """
+    from uploader import backfill as bf
+
+    try:
+        window = bf.window(since, until, time.time())
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    settings = bf.only_source(_settings(ctx), source_name)
+    with progress_for(sys.stderr) as progress:
+        report = run_once(settings, send=not dry_run, window=window, progress=progress)
+    click.echo(report.render())
+    return report.exit_code()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.option("--runs", default=10, show_default=True, type=click.IntRange(1, 1000), help="How many runs to show.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool, runs: int) -> int:
+    """What the ledger holds, the last runs, cursors, and what needs you.
+
+    Exit code 1 when something needs you: events Meta refused, pending events
+    passing Meta's age limit within 24 hours, or a last run that stopped on an error.
+    """
+    from uploader import status as st
+
+    current = st.gather(_settings(ctx), runs=runs)
+    click.echo(json.dumps(current.to_dict(), indent=2, default=str) if as_json else st.render(current))
+    return 1 if current.needs_attention() else 0
+
+
+@cli.command()
+@click.option("--now", "run_now", is_flag=True, help="Also run once right away, then on the schedule.")
+@click.pass_context
+def schedule(ctx: click.Context, run_now: bool) -> int:
+    """Stay running and upload on the [schedule] cron (default nightly 02:15) or interval.
+
+    SIGTERM or Ctrl-C stops it after the run in flight; a cron `run` started meanwhile
+    exits 3 while the lock is held.
+    """
+    from uploader.scheduling import run_scheduler
+
+    settings = _settings(ctx)
+    return run_scheduler(settings.config_path.resolve(), settings.schedule, run_now=run_now, echo=click.echo)
 
 
 @cli.command()

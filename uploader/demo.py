@@ -11,16 +11,19 @@ import csv
 import hashlib
 import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from uploader.pipeline import run_once
+from uploader.sample_crm import QUERIES, load_sample_crm
 from uploader.sandbox import SandboxServer
 from uploader.settings import load_settings
 
 DATASET_ID = "1234567890123"
+CRM_URL = "sqlite:///crm.db"  # relative to the demo's config file
 CONFIG = """\
 # capi-uploader demo configuration (see config/capi-uploader.example.toml for every setting)
 [ledger]
@@ -32,6 +35,31 @@ type = "csv"
 path = "drop"
 default_country = "US"
 timezone = "America/New_York"
+
+# The sample CRM (sql/sample_crm/, in SQLite here): one source per conversion type. The URL
+# comes from the environment (CRM_DATABASE_URL), so a password never sits in this file.
+[[sources]]
+name = "crm_deals"
+type = "sql"
+url = "${CRM_DATABASE_URL}"
+query = "sql/closed_won_deals.sql"
+cursor = "updated_at"
+
+[[sources]]
+name = "crm_leads"
+type = "sql"
+url = "${CRM_DATABASE_URL}"
+query = "sql/qualified_leads.sql"
+cursor = "updated_at"
+event_name = "Lead"
+
+[[sources]]
+name = "crm_renewals"
+type = "sql"
+url = "${CRM_DATABASE_URL}"
+query = "sql/renewals.sql"
+cursor = "updated_at"
+event_name = "Subscribe"
 """
 HEADER = ["Event_Name", "Event_Time", "action_source", "order_id", "email", "phone", "first_name",
           "last_name", "city", "state", "zip", "country", "date_of_birth", "gender", "external_id",
@@ -70,24 +98,35 @@ def write_drop(path: Path, rows: list[list[str]]) -> None:
         writer.writerows(rows)
 
 
+def build_sample_crm(folder: Path) -> None:
+    """A fresh sample CRM (SQLite) in the demo folder, with the sample queries beside it."""
+    (folder / "crm.db").unlink(missing_ok=True)
+    load_sample_crm(f"sqlite:///{folder / 'crm.db'}")
+    (folder / "sql").mkdir(exist_ok=True)
+    for query in QUERIES.glob("*.sql"):
+        shutil.copyfile(query, folder / "sql" / query.name)
+
+
 def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> int:
     """Run the demo in ``folder`` (a new temporary one if None); returns the exit code."""
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="capi-demo-"))
     (folder / "drop").mkdir(parents=True, exist_ok=True)
     (folder / "capi-uploader.toml").write_text(CONFIG, encoding="utf-8")
+    build_sample_crm(folder)
     now = datetime.now(UTC)
     rows = sample_rows(now)
     write_drop(folder / "drop" / f"deals-{now:%Y%m%d-%H%M%S}.csv", rows)
     token = "demo-" + secrets.token_hex(16)
     with SandboxServer(token=token, dataset_id=DATASET_ID) as sandbox:
         env = {**os.environ, "META_ACCESS_TOKEN": token, "META_DATASET_ID": DATASET_ID,
-               "META_GRAPH_URL": sandbox.url, "META_TEST_EVENT_CODE": ""}
+               "META_GRAPH_URL": sandbox.url, "META_TEST_EVENT_CODE": "", "CRM_DATABASE_URL": CRM_URL}
         settings = load_settings(folder / "capi-uploader.toml", environ=env)
         echo(f"Demo folder: {folder}\nSandbox Graph API: {sandbox.url}\n")
         first = run_once(settings)
         echo(first.render())
         accepted = len(sandbox.accepted())
-        echo(f"\nThe sandbox accepted {accepted} events (all hashed). Now the same rows arrive again in a new file:\n")
+        echo(f"\nThe sandbox accepted {accepted} events (all hashed) from the CSV drop and the sample CRM. "
+             "Now the same rows arrive again in a new file, and the CRM is read again from its cursor:\n")
         write_drop(folder / "drop" / f"deals-{now:%Y%m%d-%H%M%S}-again.csv", list(reversed(rows)))
         second = run_once(settings)
         echo(second.render())

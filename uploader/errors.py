@@ -7,6 +7,7 @@
 | EndpointUnreachable   | stop; nothing was sent, events stay pending            | 2         |
 | TransientDeliveryError| leave the batch pending, try again later               | 1         |
 | SourceError           | skip that file or source, go on with the others        | 1         |
+| FileNotSettled        | leave the file for the next run (still being written)  | -         |
 | RunLocked             | do nothing, exit at once: another run holds the lock    | 3         |
 
 Refused rows are not exceptions: they are data (see ``uploader.validation``),
@@ -55,6 +56,13 @@ class TransientDeliveryError(UploaderError):
 
 class SourceError(UploaderError):
     """A source or one of its files cannot be read; the others go on."""
+
+
+class FileNotSettled(SourceError):
+    """A file is still being written (its size or time changed, or changed too recently).
+
+    Not a failure: the file is left where it is and read by a later run.
+    """
 
 
 class RunLocked(UploaderError):

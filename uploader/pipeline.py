@@ -1,9 +1,11 @@
 """One pass: read every source, map, validate, record in the ledger, deliver what is pending.
 
-``run_once`` is the single entry point: the CLI's ``run`` and ``validate`` and the
-demo all call it. Each chunk is committed to the ledger before the next is read,
-and a file is marked processed only after all its chunks are recorded, so a crash
-at any point re-reads at most one file and the ledger drops what it already holds.
+``run_once`` is the single entry point: the CLI's ``run``, ``validate``, ``backfill``
+and ``retry``, the scheduled job and the demo all call it. A run that sends holds
+the ledger's run lock and leaves a run report (see ``uploader/runs.py``). Each
+chunk is committed to the ledger before the next is read, and a file is marked
+processed only after all its chunks are recorded, so a crash at any point re-reads
+at most one file and the ledger drops what it already holds.
 """
 
 from __future__ import annotations
@@ -15,12 +17,18 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from connectors import Unit, Window, open_source
-from uploader.delivery import GraphClient, deliver, preflight
-from uploader.errors import SourceError
-from uploader.ledger import Ledger
+from connectors.base import FileUnit
+from uploader.delivery import Accepted, GraphClient, deliver, preflight
+from uploader.errors import FileNotSettled, SourceError
+from uploader.ledger import PENDING, Ledger
+from uploader.lifecycle import record_cancellations, stage_gaps
 from uploader.mapping.engine import MappedChunk, map_chunk
+from uploader.progress import NoProgress, Progress
 from uploader.report import Quarantine, RunReport
+from uploader.runs import recorded_run
 from uploader.settings import Settings, SourceSettings, require_delivery
 
 if TYPE_CHECKING:  # only the delivery layer imports httpx for real
@@ -31,28 +39,51 @@ log = logging.getLogger("capi_uploader.pipeline")
 
 def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float] = time.time,
              transport: httpx.BaseTransport | None = None, window: Window | None = None,
-             sleep: Callable[[float], None] = time.sleep) -> RunReport:
+             sleep: Callable[[float], None] = time.sleep, progress: Progress | None = None,
+             started_by: str = "cli") -> RunReport:
     """Run one pass. ``send=False`` is ``validate``: nothing is recorded or sent.
-    A ``window`` (a backfill) re-reads that range of every source.
+    A ``window`` (a backfill) re-reads that range of every source; rows already too old
+    for Meta there are reported as expired, not refused. Raises RunLocked (exit 3) when
+    another run holds the lock.
 
     Before anything is read, one cheap request checks the token and dataset, so a bad
     token stops the run (CredentialsError, exit 2) with the ledger untouched.
     """
+    if send:
+        require_delivery(settings.meta)
     started = clock()
-    report = RunReport(mode="run" if send else "validate")
+    report = _new_report(settings, send, window, started, started_by)
+    progress = progress or NoProgress()
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
     with ExitStack() as stack:
+        # The preflight comes first: a bad token stops the run before the ledger is even opened.
         client = _connect(settings, transport, report, stack) if send else None
         ledger = Ledger.open(settings.ledger_url)
         stack.callback(ledger.close)
+        if send:  # then the lock: a second run exits before it reads anything
+            stack.enter_context(recorded_run(ledger, settings, report, clock))
         quarantine = Quarantine(settings.quarantine_dir / f"quarantine-{stamp}.csv")
-        stack.callback(quarantine.close)
+        stack.callback(_close_quarantine, quarantine, report)  # before the report is kept
+        reading = time.monotonic()
         for source in settings.sources:
-            _Reader(settings, source, ledger, quarantine, report, started, send).read(window)
+            _Reader(settings, source, ledger, quarantine, report, started, send, progress).read(window)
+        report.durations["read"] = time.monotonic() - reading
         if client is not None:
-            _deliver(settings, ledger, client, report, clock, sleep)
-    report.quarantine_path = quarantine.path if quarantine.written else None
+            _deliver(settings, ledger, client, report, clock, sleep, progress)
     return report
+
+
+def _new_report(settings: Settings, send: bool, window: Window | None, started: float,
+                started_by: str) -> RunReport:
+    mode = ("backfill" if send else "backfill dry run") if window else ("run" if send else "validate")
+    return RunReport(mode=mode, started_by=started_by, started_at=started,
+                     window=(window.since, window.until) if window else None,
+                     sources=[source.name for source in settings.sources])
+
+
+def _close_quarantine(quarantine: Quarantine, report: RunReport) -> None:
+    quarantine.close()
+    report.quarantine_path = quarantine.path if quarantine.written else None
 
 
 def requeue_failed(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[int, int]:
@@ -80,59 +111,117 @@ class _Reader:
     """Reads one source into the ledger, unit by unit, committing each unit when it is complete."""
 
     def __init__(self, settings: Settings, source: SourceSettings, ledger: Ledger, quarantine: Quarantine,
-                 report: RunReport, now: float, send: bool) -> None:
+                 report: RunReport, now: float, send: bool, progress: Progress) -> None:
         self.settings, self.source, self.ledger = settings, source, ledger
         self.quarantine, self.report, self.now, self.send = quarantine, report, now, send
+        self.progress, self.backfill = progress, False
 
     def read(self, window: Window | None) -> None:
+        self.backfill = window is not None
         for unit in open_source(self.source, self.settings.chunk_size, self.now).units(window):
             if unit.is_done(self.ledger):
                 self.report.files_skipped.append(unit.label)
                 continue
+            self.progress.reading(self.source.name, unit.label)
             try:
-                rows = self._read_unit(unit)
+                rows, refused = self._read_unit(unit)
+            except FileNotSettled as exc:
+                self._waiting(unit, exc)
+                continue
             except (OSError, SourceError) as exc:
                 log.warning("%s/%s not read: %s", self.source.name, unit.label, exc)
                 self.report.file_errors.append(f"{self.source.name}/{unit.label}: {exc}")
                 continue
             self.report.files_read.append(unit.label)
             if self.send:
-                unit.commit(self.ledger, rows, self.now)
+                self._commit(unit, rows, refused)
 
-    def _read_unit(self, unit: Unit) -> int:
-        rows = 0
+    def _read_unit(self, unit: Unit) -> tuple[int, list[pd.DataFrame]]:
+        rows, refused = 0, []
         for raw in unit.chunks():
             mapped = map_chunk(raw, self.source, self.now)
             rows += len(raw.frame) + len(raw.bad_lines)
             self.quarantine.add(self.source.name, unit.label, mapped.refused)
-            _count(self.report, self.source.name, mapped)
+            refused.append(mapped.refused)
+            _count(self.report, self.source.name, mapped, self.backfill)
             self._record(mapped)
+            self.progress.rows(len(raw.frame) + len(raw.bad_lines))
         self.report.rows_read += rows
-        return rows
+        return rows, refused
+
+    def _commit(self, unit: Unit, rows: int, refused: list[pd.DataFrame]) -> None:
+        try:
+            unit.commit(self.ledger, rows, self.now)
+        except FileNotSettled as exc:  # it changed while it was read: read again next run
+            self._waiting(unit, exc)
+            return
+        if isinstance(unit, FileUnit) and any(not frame.empty for frame in refused):
+            beside = Quarantine(unit.quarantine_path())
+            for frame in refused:
+                beside.add(self.source.name, unit.label, frame)
+            beside.close()
+
+    def _waiting(self, unit: Unit, exc: FileNotSettled) -> None:
+        log.info("%s/%s: %s", self.source.name, unit.label, exc)
+        self.report.files_waiting.append(unit.label)
 
     def _record(self, mapped: MappedChunk) -> None:
         unique = mapped.events.drop_duplicates(subset=["event_name", "event_id"])
+        dataset = self.settings.meta.dataset_id or ""
+        leads = self.source.conversion_leads
+        if leads is not None and leads.ladder:
+            self.report.stage_gaps += stage_gaps(self.ledger, dataset, unique, leads.ladder)
         if self.send:
-            dataset = self.settings.meta.dataset_id or ""
             self.report.events_new += self.ledger.record(dataset, self.source.name, unique, self.now)
             self.report.duplicates = self.report.events_mapped - self.report.events_new
+            cancelled, refunds = record_cancellations(self.ledger, dataset, self.source.name, mapped.cancelled,
+                                                      mapped.refunds, self.now)
+            self.report.cancelled += cancelled
+            self.report.refunds += refunds
         else:
             self.report.duplicates += len(mapped.events) - len(unique)
+            self.report.cancelled += len(mapped.cancelled)
 
 
-def _count(report: RunReport, source: str, mapped: MappedChunk) -> None:
+def _count(report: RunReport, source: str, mapped: MappedChunk, backfill: bool) -> None:
     report.events_mapped += len(mapped.events)
-    report.refused.update(mapped.refused["reason"].tolist())
+    reasons = mapped.refused["reason"]
+    if backfill:  # the operator asked for that range: its too-old part is expired, not a data problem
+        too_old = reasons.eq("too_old")
+        report.expired_on_read += int(too_old.sum())
+        reasons = reasons[~too_old]
+    report.refused.update(reasons.tolist())
+    report.add_coverage(mapped.coverage)
     report.dropped_values.update(mapped.dropped)
+    report.withheld.update(mapped.withheld)
     report.ignored_columns.setdefault(source, set()).update(mapped.ignored_columns)
     if report.sample_payload is None and not mapped.events.empty:
         report.sample_payload = mapped.events["payload"].iloc[0]
 
 
 def _deliver(settings: Settings, ledger: Ledger, client: GraphClient, report: RunReport,
-             clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
-    result = deliver(ledger, client, settings.meta, clock, sleep)
+             clock: Callable[[], float], sleep: Callable[[float], None], progress: Progress) -> None:
+    started = time.monotonic()
+    progress.sending(ledger.count(settings.meta.dataset_id or "", PENDING))
+    result = deliver(ledger, _Counted(client, progress), settings.meta, clock, sleep)  # type: ignore[arg-type]
+    report.durations["deliver"] = time.monotonic() - started
     report.sent, report.failed, report.expired = result.sent, result.failed, result.expired
     report.batches_failed, report.delivery_errors = result.batches_failed, result.errors
     report.rejections, report.halted = result.rejections, result.halted
     report.pending_left, report.expiring_soon = result.pending_left, result.expiring_soon
+
+
+class _Counted:
+    """The Graph client, telling the progress display how many events each accepted request carried."""
+
+    def __init__(self, client: GraphClient, progress: Progress) -> None:
+        self._client, self._progress = client, progress
+
+    def send(self, payloads: list[str]) -> object:
+        answer = self._client.send(payloads)
+        if isinstance(answer, Accepted):
+            self._progress.sent(len(payloads))
+        return answer
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)

@@ -20,11 +20,10 @@ from typing import Any, TextIO
 import pandas as pd
 
 from uploader.delivery.sender import Rejection
+from uploader.mapping.engine import COVERAGE_KEYS
 from uploader.tables import table_text
 
 QUARANTINE_COLUMNS = ["source", "file", "line", "order_id/event_id", "column", "reason", "message"]
-# Match keys whose coverage the report shows, as Meta's Event Match Quality weighs them.
-COVERAGE_KEYS = ("em", "ph", "external_id", "fn+ln", "zp", "country", "lead_id")
 
 
 class Quarantine:
@@ -97,6 +96,11 @@ class RunReport:
     error: str | None = None  # the run stopped on this error (with error_code) before it finished
     error_code: int = 2
     report_path: Path | None = None
+    # Lead quality and privacy (uploader/lifecycle.py, uploader/mapping/leads.py).
+    withheld: Counter[str] = field(default_factory=Counter)  # not sent for want of consent, by reason
+    cancelled: int = 0  # conversions cancelled in the CRM: never sent
+    refunds: int = 0  # refund events recorded for cancellations of conversions already sent
+    stage_gaps: list[str] = field(default_factory=list)  # leads that skipped earlier ladder stages
 
     @property
     def refused_total(self) -> int:
@@ -149,12 +153,24 @@ class RunReport:
             if columns:
                 lines.append(f"  {source}: columns ignored (not in the template): {', '.join(sorted(columns))}")
         lines += [f"  file not read: {error}" for error in self.file_errors]
+        lines += self._lead_lines()
         if self.sends:
             lines += self._delivery_lines()
         if self.quarantine_path:
             what = "refused and expired rows are" if self.expired_on_read else "refused rows are"
             lines.append(f"  {what} listed in {self.quarantine_path}")
         return "\n".join(lines + self._history_lines())
+
+    def _lead_lines(self) -> list[str]:
+        lines = [f"  not sent for want of consent: {count} ({reason})" for reason, count in self.withheld.most_common()]
+        if self.cancelled:
+            lines.append(f"  cancelled in the CRM (never sent): {self.cancelled}")
+        if self.refunds:
+            lines.append(f"  refunds reported for cancellations of sent conversions: {self.refunds}")
+        if self.stage_gaps:
+            lines.append(f"  leads that skipped earlier stages: {len(self.stage_gaps)}")
+            lines += [f"    {gap}" for gap in self.stage_gaps[:10]]
+        return lines
 
     def _history_lines(self) -> list[str]:
         lines = []
@@ -185,6 +201,8 @@ class RunReport:
             "duplicates_skipped": self.duplicates,
             "refused": {"total": self.refused_total, "by_reason": dict(self.refused.most_common())},
             "invalid_values_dropped": dict(self.dropped_values),
+            "withheld_for_consent": dict(self.withheld), "cancelled": self.cancelled, "refunds": self.refunds,
+            "stage_gaps": self.stage_gaps,
             "ignored_columns": {source: sorted(cols) for source, cols in self.ignored_columns.items()},
             "files": {"read": self.files_read, "skipped": self.files_skipped, "not_read": self.file_errors,
                       "left_for_next_run": self.files_waiting},

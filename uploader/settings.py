@@ -21,6 +21,9 @@ from dotenv import dotenv_values
 from connectors import SOURCE_TYPES
 from uploader.errors import ConfigError
 from uploader.mapping.columns import TEMPLATE, header_key
+from uploader.policies import (POLICY_KEYS, CancellationPolicy, ConsentPolicy, ConversionLeads, LduPolicy,
+                               source_policies)
+from uploader.sql_settings import SQL_KEYS, sql_settings
 
 DEFAULT_CONFIG = "capi-uploader.toml"
 CONFIG_ENV = "CAPI_UPLOADER_CONFIG"
@@ -73,12 +76,32 @@ class MetaSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """When ``capi-uploader schedule`` runs: a cron expression or a fixed interval."""
+
+    cron: str | None = "15 2 * * *"       # nightly at 02:15
+    interval_minutes: float | None = None  # instead of cron
+    timezone: str | None = None            # None: the machine's, as cron does
+    misfire_grace_seconds: int = 3600
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """Log level and format; records are always redacted."""
+
+    level: str = "WARNING"
+    format: str = "text"          # or "json": one object per line, for log shippers
+    file: Path | None = None      # default: standard error
+
+
+@dataclass(frozen=True)
 class SourceSettings:
-    """One place conversions come from (a CSV drop folder, for now)."""
+    """One place conversions come from: a CSV drop folder (path, encoding) or a SQL query
+    (url, query, cursor, lookback, start); the mapping settings are common to both."""
 
     name: str
     type: str
-    path: Path
+    path: Path | None = None
     action_source: str = "system_generated"
     event_name: str | None = None
     timezone: str = "UTC"
@@ -86,6 +109,17 @@ class SourceSettings:
     encoding: str = "utf-8-sig"
     columns: Mapping[str, str] = field(default_factory=dict)
     stage_map: Mapping[str, str] = field(default_factory=dict)
+    url: Secret | None = None          # sql: the CRM database (a password must never reach a log)
+    query: Path | None = None          # sql: the file holding the SELECT, with :since and :until
+    cursor: str | None = None          # sql: the column the window applies to, e.g. updated_at
+    lookback: float = 0.0              # sql: seconds re-read before the stored cursor
+    start: float | None = None         # sql: where the first run starts (Unix seconds)
+    conversion_leads: ConversionLeads | None = None  # Meta's CRM integration (lead stages)
+    consent: ConsentPolicy = field(default_factory=ConsentPolicy)
+    ldu: LduPolicy = field(default_factory=LduPolicy)
+    cancellations: CancellationPolicy = field(default_factory=CancellationPolicy)
+    after: str = "move"                # csv: "move" processed files to processed/, or "keep" them
+    settle_seconds: float = 0.0        # csv: leave files modified this recently for the next run
 
 
 @dataclass(frozen=True)
@@ -98,6 +132,10 @@ class Settings:
     meta: MetaSettings
     quarantine_dir: Path
     chunk_size: int = 50_000
+    reports_dir: Path = Path("reports")
+    lock_stale_seconds: float = 300.0
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
 
 
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -147,11 +185,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def _build(raw: dict[str, Any], env: Mapping[str, str], base: Path, path: Path,
            problems: list[str]) -> Settings:
-    _unknown_keys(raw, {"ledger", "sources", "meta", "run"}, "", problems)
+    _unknown_keys(raw, {"ledger", "sources", "meta", "run", "schedule", "logging"}, "", problems)
     ledger = _table(raw, "ledger", problems)
     run = _table(raw, "run", problems)
     _unknown_keys(ledger, {"url"}, "ledger.", problems)
-    _unknown_keys(run, {"chunk_size", "quarantine_dir"}, "run.", problems)
+    _unknown_keys(run, {"chunk_size", "quarantine_dir", "reports_dir", "lock_stale_seconds"}, "run.", problems)
     return Settings(
         config_path=path,
         ledger_url=_ledger_url(ledger.get("url"), base, problems),
@@ -159,7 +197,50 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], base: Path, path: Path,
         meta=_meta(_table(raw, "meta", problems), env, problems),
         quarantine_dir=base / _string(run, "quarantine_dir", "run.", problems, "quarantine"),
         chunk_size=_int(run, "chunk_size", "run.", problems, 50_000, low=100),
+        reports_dir=base / _string(run, "reports_dir", "run.", problems, "reports"),
+        lock_stale_seconds=_float(run, "lock_stale_seconds", "run.", problems, 300.0),
+        schedule=_schedule(_table(raw, "schedule", problems), problems),
+        logging=_logging(_table(raw, "logging", problems), base, problems),
     )
+
+
+def _schedule(table: dict[str, Any], problems: list[str]) -> ScheduleSettings:
+    from apscheduler.triggers.cron import CronTrigger  # deferred: only needed to check the expression
+
+    _unknown_keys(table, {"cron", "interval_minutes", "timezone", "misfire_grace_seconds"}, "schedule.", problems)
+    timezone = _timezone(table, "schedule.", problems) if "timezone" in table else None
+    interval = table.get("interval_minutes")
+    if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int | float) or interval <= 0):
+        problems.append("schedule.interval_minutes: must be a number of minutes above 0")
+        interval = None
+    cron = _string(table, "cron", "schedule.", problems, None)
+    if cron is not None and "interval_minutes" in table:
+        problems.append("schedule: set either cron or interval_minutes, not both")
+    elif cron is not None:
+        try:
+            CronTrigger.from_crontab(cron, timezone=timezone or "UTC")
+        except ValueError as exc:
+            problems.append(f"schedule.cron: {cron!r} is not a crontab expression such as \"15 2 * * *\" ({exc})")
+    return ScheduleSettings(
+        cron=None if interval is not None else cron or ScheduleSettings.cron,
+        interval_minutes=float(interval) if interval is not None else None,
+        timezone=timezone,
+        misfire_grace_seconds=_int(table, "misfire_grace_seconds", "schedule.", problems, 3600),
+    )
+
+
+def _logging(table: dict[str, Any], base: Path, problems: list[str]) -> LoggingSettings:
+    _unknown_keys(table, {"level", "format", "file"}, "logging.", problems)
+    level = str(_string(table, "level", "logging.", problems, "WARNING")).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append(f"logging.level: {level.lower()!r} is not one of debug, info, warning, error")
+        level = "WARNING"
+    fmt = _string(table, "format", "logging.", problems, "text")
+    if fmt not in ("text", "json"):
+        problems.append(f'logging.format: {fmt!r} must be "text" or "json"')
+        fmt = "text"
+    file = _string(table, "file", "logging.", problems, None)
+    return LoggingSettings(level=level, format=fmt, file=base / file if file else None)
 
 
 def _table(raw: Mapping[str, Any], key: str, problems: list[str]) -> dict[str, Any]:
@@ -201,8 +282,11 @@ def _sources(value: Any, env: Mapping[str, str], base: Path,
     return tuple(s for s in built if s is not None)
 
 
-SOURCE_KEYS = {"name", "type", "path", "action_source", "event_name", "timezone",
-               "default_country", "encoding", "columns", "stage_map"}
+COMMON_SOURCE_KEYS = {"name", "type", "action_source", "event_name", "timezone", "default_country",
+                      "columns", "stage_map"} | POLICY_KEYS
+TYPE_KEYS: dict[str, frozenset[str]] = {"csv": frozenset({"path", "encoding", "after", "settle_seconds"}),
+                                        "sql": SQL_KEYS}
+SOURCE_KEYS = COMMON_SOURCE_KEYS.union(*TYPE_KEYS.values())
 
 
 def _source(item: Any, prefix: str, env: Mapping[str, str], base: Path,
@@ -210,27 +294,59 @@ def _source(item: Any, prefix: str, env: Mapping[str, str], base: Path,
     if not isinstance(item, dict):
         problems.append(f"{prefix[:-1]}: must be a table ([[sources]])")
         return None
-    _unknown_keys(item, SOURCE_KEYS, prefix, problems)
-    name = _string(item, "name", prefix, problems, None)
     kind = _string(item, "type", prefix, problems, None)
+    _unknown_keys(item, COMMON_SOURCE_KEYS | TYPE_KEYS.get(kind, SOURCE_KEYS), prefix, problems)
+    name = _string(item, "name", prefix, problems, None)
     if name is None:
         problems.append(f"{prefix}name: missing (a short label such as \"sales_ops\")")
     elif not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         problems.append(f"{prefix}name: {name!r} may hold only letters, digits, '_', '-' and '.'")
     if kind not in SOURCE_TYPES:
         problems.append(f"{prefix}type: {kind!r} is not a known source type (known: {', '.join(SOURCE_TYPES)})")
+    timezone = _timezone(item, prefix, problems)
     return SourceSettings(
         name=name or "",
         type=kind or "",
-        path=_folder(item, prefix, env, base, problems),
         action_source=_action_source(item, prefix, problems),
         event_name=_string(item, "event_name", prefix, problems, None),
-        timezone=_timezone(item, prefix, problems),
+        timezone=timezone,
         default_country=_country(item, prefix, problems),
         encoding=_encoding(item, prefix, problems),
         columns=_renames(item, prefix, problems),
         stage_map=_string_map(item, "stage_map", prefix, problems),
+        **source_policies(item, prefix, problems),
+        **_typed(kind, item, prefix, env, base, timezone, problems),
     )
+
+
+def _typed(kind: str | None, item: Mapping[str, Any], prefix: str, env: Mapping[str, str], base: Path,
+           timezone: str, problems: list[str]) -> dict[str, Any]:
+    """The settings of the source's own type; for an unknown type, those it was given are checked."""
+    known = kind in TYPE_KEYS
+    typed: dict[str, Any] = {}
+    if kind == "csv" or (not known and "path" in item):
+        typed["path"] = _folder(item, prefix, env, base, problems)
+        typed["after"] = _after(item, prefix, problems)
+        typed["settle_seconds"] = _seconds(item, "settle_seconds", prefix, problems, 0.0)
+    if kind == "sql" or (not known and SQL_KEYS & item.keys()):
+        typed.update(sql_settings(item, prefix, env, base, timezone, problems))
+    return typed
+
+
+def _after(item: Mapping[str, Any], prefix: str, problems: list[str]) -> str:
+    value = _string(item, "after", prefix, problems, "move")
+    if value not in ("move", "keep"):
+        problems.append(f'{prefix}after: {value!r} must be "move" (to processed/) or "keep" (leave the file)')
+        return "move"
+    return value
+
+
+def _seconds(table: Mapping[str, Any], key: str, prefix: str, problems: list[str], default: float) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        problems.append(f"{prefix}{key}: must be a number of seconds, 0 or more")
+        return default
+    return float(value)
 
 
 def _folder(item: Mapping[str, Any], prefix: str, env: Mapping[str, str], base: Path,

@@ -1,5 +1,5 @@
 """The ledger: what was read, recorded and sent. It alone decides what is sent."""
 
-from uploader.ledger.store import EXPIRED, FAILED, PENDING, SENT, FailedEvent, Ledger, StoredEvent
+from uploader.ledger.store import CANCELLED, EXPIRED, FAILED, PENDING, SENT, FailedEvent, Ledger, StoredEvent
 
-__all__ = ["Ledger", "StoredEvent", "FailedEvent", "PENDING", "SENT", "FAILED", "EXPIRED"]
+__all__ = ["Ledger", "StoredEvent", "FailedEvent", "PENDING", "SENT", "FAILED", "EXPIRED", "CANCELLED"]

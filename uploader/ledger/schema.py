@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sqlalchemy import (BigInteger, Column, Connection, DateTime, Engine, Float, Index, Integer, MetaData,
-                        PrimaryKeyConstraint, String, Table, Text, inspect, select, update)
+                        PrimaryKeyConstraint, String, Table, Text, inspect, select, text, update)
 
 metadata = MetaData()
 
@@ -29,13 +29,15 @@ events = Table(
     Column("event_time", BigInteger, nullable=False),
     Column("action_source", String(32), nullable=False),
     Column("payload", Text, nullable=False),  # the event as sent: hashed user data only
-    Column("status", String(16), nullable=False),  # pending | sent | failed | expired
+    Column("status", String(16), nullable=False),  # pending | sent | failed | expired | cancelled
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("fbtrace_id", String(64)),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
+    # Place on the Conversion Leads stage ladder (0 elsewhere): stages with the same time go in order.
+    Column("stage_rank", Integer, nullable=False, server_default="0"),
     # Meta deduplicates on event_name + event_id; so do we, per dataset.
     PrimaryKeyConstraint("dataset_id", "event_name", "event_id", name="pk_events"),
     Index("ix_events_delivery", "dataset_id", "status", "event_time"),
@@ -112,7 +114,14 @@ def _add_cursors(conn: Connection) -> None:
     metadata.create_all(conn, tables=[cursors])
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _add_run_lock_and_runs, _add_cursors)
+def _add_stage_rank(conn: Connection) -> None:
+    # _v1 builds `events` from the current definition, so only ledgers made before it lack the column.
+    if "stage_rank" not in {c["name"] for c in inspect(conn).get_columns("events")}:
+        conn.execute(text("ALTER TABLE events ADD COLUMN stage_rank INTEGER NOT NULL DEFAULT 0"))
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _add_run_lock_and_runs, _add_cursors,
+                                                        _add_stage_rank)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -22,8 +22,8 @@ from uploader.errors import ConfigError, StopRun
 from uploader.ledger.schema import cursors, events, files, migrate
 from uploader.validation import WINDOW_DAYS, window_days
 
-PENDING, SENT, FAILED, EXPIRED = "pending", "sent", "failed", "expired"
-RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "payload"]
+PENDING, SENT, FAILED, EXPIRED, CANCELLED = "pending", "sent", "failed", "expired", "cancelled"
+RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stage_rank", "payload"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,7 @@ class StoredEvent:
     event_id: str
     event_time: int
     payload: str
+    stage_rank: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,16 @@ class Ledger:
 
         ``batch`` has the columns event_id, event_name, event_time, action_source, payload.
         """
+        return self._insert(dataset_id, source, batch, PENDING, now)
+
+    def _insert(self, dataset_id: str, source: str, batch: pd.DataFrame, status: str, now: float) -> int:
         if batch.empty:
             return 0
         stamp = _utc(now)
+        if "stage_rank" not in batch:
+            batch = batch.assign(stage_rank=0)
         rows = batch[RECORD_COLUMNS].assign(
-            dataset_id=dataset_id, source=source, status=PENDING, attempts=0, created_at=stamp, updated_at=stamp,
+            dataset_id=dataset_id, source=source, status=status, attempts=0, created_at=stamp, updated_at=stamp,
         ).to_dict("records")
         statement = _insert_ignore(self.engine)
         with self.engine.begin() as conn:
@@ -121,20 +127,22 @@ class Ledger:
     def pending(self, dataset_id: str, page: int) -> Iterator[list[StoredEvent]]:
         """Pending events oldest first, ``page`` at a time; keyset paging, so events whose
         batch failed (and stay pending) are not read again in the same pass."""
-        after: tuple[int, str, str] | None = None
+        order = (events.c.event_time, events.c.stage_rank, events.c.event_name, events.c.event_id)
+        after: tuple[int, int, str, str] | None = None
         while True:
-            query = (select(events.c.event_name, events.c.event_id, events.c.event_time, events.c.payload)
+            query = (select(events.c.event_name, events.c.event_id, events.c.event_time, events.c.payload,
+                            events.c.stage_rank)
                      .where(events.c.dataset_id == dataset_id, events.c.status == PENDING)
-                     .order_by(events.c.event_time, events.c.event_name, events.c.event_id).limit(page))
+                     .order_by(*order).limit(page))
             if after is not None:
-                query = query.where(tuple_(events.c.event_time, events.c.event_name, events.c.event_id) > after)
+                query = query.where(tuple_(*order) > after)
             with self.engine.connect() as conn:
                 rows = [StoredEvent(*row) for row in conn.execute(query)]
             if not rows:
                 return
             yield rows
             last = rows[-1]
-            after = (last.event_time, last.event_name, last.event_id)
+            after = (last.event_time, last.stage_rank, last.event_name, last.event_id)
 
     def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
         stamp = _utc(now)
@@ -151,6 +159,31 @@ class Ledger:
             conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch))
                          .values(attempts=events.c.attempts + 1, last_error=error[:2000],
                                  fbtrace_id=fbtrace_id, updated_at=stamp))
+
+    def cancel(self, dataset_id: str, source: str, batch: pd.DataFrame, now: float) -> set[tuple[str, str]]:
+        """Conversions cancelled in the CRM: never sent from now on (recorded as cancelled when
+        new, pending ones switched to cancelled). Returns the (event_name, event_id) keys that
+        had already been sent, which the cancellation policy may answer with a refund."""
+        if batch.empty:
+            return set()
+        self._insert(dataset_id, source, batch, CANCELLED, now)
+        keys = list(zip(batch["event_name"], batch["event_id"]))
+        with self.engine.begin() as conn:
+            conn.execute(update(events).where(events.c.dataset_id == dataset_id, events.c.status == PENDING,
+                                              _key_in(keys)).values(status=CANCELLED, updated_at=_utc(now)))
+            sent = conn.execute(select(events.c.event_name, events.c.event_id)
+                                .where(events.c.dataset_id == dataset_id, events.c.status == SENT, _key_in(keys)))
+            return {tuple(row) for row in sent}
+
+    def existing(self, dataset_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (event_name, event_id) keys the ledger holds, whatever their status."""
+        found: set[tuple[str, str]] = set()
+        with self.engine.connect() as conn:
+            for start in range(0, len(keys), 500):
+                rows = conn.execute(select(events.c.event_name, events.c.event_id)
+                                    .where(events.c.dataset_id == dataset_id, _key_in(keys[start:start + 500])))
+                found.update(tuple(row) for row in rows)
+        return found
 
     def mark_failed(self, dataset_id: str, event: StoredEvent, error: str, fbtrace_id: str | None,
                     now: float) -> None:
@@ -218,7 +251,11 @@ def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
 
 
 def _keys(batch: Iterable[StoredEvent]) -> ColumnElement[bool]:
-    return tuple_(events.c.event_name, events.c.event_id).in_([(e.event_name, e.event_id) for e in batch])
+    return _key_in([(e.event_name, e.event_id) for e in batch])
+
+
+def _key_in(keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
+    return tuple_(events.c.event_name, events.c.event_id).in_(keys)
 
 
 def _older_than_window(now: float) -> ColumnElement[bool]:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 
 TEMPLATE: tuple[str, ...] = (
     "event_name", "event_time", "action_source", "event_id", "order_id",
     "email", "phone", "first_name", "last_name", "city", "state", "zip", "country",
     "date_of_birth", "gender", "external_id", "lead_id", "value", "currency", "stage",
+    # lead quality and privacy (README: "Lead quality with CRM stages")
+    "lead_created_at", "consent", "opt_out", "cancelled_at", "refund_value",
 )
 
 
@@ -37,6 +42,31 @@ def conform(frame: pd.DataFrame, renames: Mapping[str, str]) -> tuple[pd.DataFra
 
 
 def as_text(values: pd.Series) -> pd.Series:
-    """Every value as stripped text, missing ones as ""."""
+    """Every value as stripped text, missing ones (None, NULL, NaN, NaT) as "".
+
+    Typed values (from a database driver or a typed frame) are written so the parsers read
+    them back exactly: times in ISO 8601, an aware one as the same instant in UTC (a naive
+    one stays naive and is read in the source's timezone), DECIMAL and floats in plain
+    notation, whole numbers without ".0" (so an id 1001 is "1001" in every connector).
+    """
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        values = values.astype(object).map(_typed_text, na_action="ignore")
     text = values.astype(object).where(values.notna(), "")
     return text.astype(str).str.strip()
+
+
+def _typed_text(value: object) -> object:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime.datetime):
+        aware = value.tzinfo is not None and value.utcoffset() is not None
+        return (value.astimezone(datetime.UTC) if aware else value).isoformat()
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return format(value, "f")
+    if isinstance(value, float | np.floating):
+        return str(int(value)) if float(value).is_integer() else np.format_float_positional(value, trim="-")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)

@@ -16,15 +16,20 @@ from uploader.mapping import hashing, normalize
 from uploader.mapping.columns import conform
 from uploader.mapping.fields import amounts, event_names, event_times
 from uploader.mapping.identity import event_ids
+from uploader.mapping.leads import (conversion_lead_fields, consent_gate, flags, ldu_fields, lead_ids,
+                                    lifecycle_times, refunds)
 from uploader.mapping.payload import HASHED_KEYS, event_json
 from uploader.settings import SourceSettings
-from uploader.validation import refusals
+from uploader.validation import refusals, window_days
 
-EVENT_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "payload"]
+EVENT_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stage_rank", "lead_id", "payload"]
+REFUND_COLUMNS = EVENT_COLUMNS + ["original_event_name", "original_event_id"]
 REFUSAL_COLUMNS = ["line", "key", "column", "reason", "message"]
 # Field in the template -> user_data key, for values the normaliser may drop as invalid.
 CHECKED_FIELDS = {"email": "em", "phone": "ph", "date_of_birth": "db", "gender": "ge",
                   "country": "country", "state": "st", "zip": "zp"}
+# Match keys counted for the run report's coverage (fn+ln counts events with both names).
+COVERAGE_KEYS = ("em", "ph", "external_id", "fn+ln", "zp", "country", "lead_id")
 
 
 @dataclass
@@ -35,22 +40,63 @@ class MappedChunk:
     refused: pd.DataFrame
     dropped: Counter[str] = field(default_factory=Counter)
     ignored_columns: list[str] = field(default_factory=list)
+    # Per event_name: events, and how many carry each of COVERAGE_KEYS (counts only).
+    coverage: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["events", *COVERAGE_KEYS]))
+    # Rows not sent because consent is missing or denied, by reason (nothing of them is kept).
+    withheld: Counter[str] = field(default_factory=Counter)
+    # Conversions cancelled in the CRM: never to be sent; and the refunds to report for
+    # those already sent (the pipeline checks the ledger for the original).
+    cancelled: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EVENT_COLUMNS))
+    refunds: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REFUND_COLUMNS))
 
 
 def map_chunk(raw: RawChunk, source: SourceSettings, now: float) -> MappedChunk:
     """Map, hash and validate one chunk of raw rows."""
-    frame, ignored = conform(raw.frame, source.columns)
+    frame, ignored = conform(raw.frame, _renames(source))
+    frame, withheld = consent_gate(frame, source.consent)
     parsed = _parse(frame, source)
     dropped = _dropped(frame, parsed)
     parsed["em_dropped"] = frame["email"].ne("") & parsed["em"].eq("")
     parsed["ph_dropped"] = frame["phone"].ne("") & parsed["ph"].eq("")
     verdicts = refusals(parsed, now)
     good = parsed.drop(index=verdicts.index)
-    good["event_id"] = event_ids(good)
-    good["payload"] = event_json(good)
-    good["event_time"] = good["event_time"].astype("int64")
+    good["event_id"] = event_ids(good, by_lead=source.conversion_leads is not None)
+    is_cancelled = good["cancelled_at"].notna()
+    events, cancelled = good[~is_cancelled], good[is_cancelled]
     refused = _refusal_rows(verdicts, parsed, raw)
-    return MappedChunk(good[EVENT_COLUMNS], refused, dropped, ignored)
+    return MappedChunk(_finish(events)[EVENT_COLUMNS], refused, dropped, ignored, coverage(events), withheld,
+                       _finish(cancelled)[EVENT_COLUMNS], _refunds(cancelled, source, now))
+
+
+def _finish(events: pd.DataFrame) -> pd.DataFrame:
+    out = events.assign(payload=event_json(events)) if len(events) else events.assign(payload="")
+    return out.assign(event_time=out["event_time"].astype("int64"))
+
+
+def _refunds(cancelled: pd.DataFrame, source: SourceSettings, now: float) -> pd.DataFrame:
+    """Refund events for cancelled conversions, when the source reports them; a cancellation
+    too old (or dated in the future) for Meta cannot be reported."""
+    if source.cancellations.policy != "report" or cancelled.empty:
+        return pd.DataFrame(columns=REFUND_COLUMNS)
+    out = refunds(cancelled, source.cancellations.event_name)
+    window = out["action_source"].map(window_days) * 86400
+    out = out[(out["event_time"] <= now) & (now - out["event_time"] <= window)]
+    out = out.assign(event_id=event_ids(out))
+    return _finish(out)[REFUND_COLUMNS]
+
+
+def _renames(source: SourceSettings) -> dict[str, str]:
+    column = source.consent.column
+    return {**source.columns, column: "consent"} if column != "consent" else dict(source.columns)
+
+
+def coverage(events: pd.DataFrame) -> pd.DataFrame:
+    """How many events of each event_name carry each match key, from the hashed user_data columns."""
+    present = pd.DataFrame({key: events[key].ne("") for key in COVERAGE_KEYS if key != "fn+ln"},
+                           index=events.index)
+    present["fn+ln"] = events["fn"].ne("") & events["ln"].ne("")
+    present["events"] = True
+    return present.groupby(events["event_name"])[["events", *COVERAGE_KEYS]].sum().astype("int64")
 
 
 def _parse(frame: pd.DataFrame, source: SourceSettings) -> pd.DataFrame:
@@ -66,13 +112,22 @@ def _parse(frame: pd.DataFrame, source: SourceSettings) -> pd.DataFrame:
     out["currency"] = frame["currency"].str.upper()
     out["order_id"] = frame["order_id"]
     out["event_id"] = frame["event_id"]
-    for key, values in _user_data(frame, source.default_country).items():
+    out["refund_value"] = amounts(frame["refund_value"])
+    out["opt_out"] = flags(frame["opt_out"])
+    hashed, plain = _user_data(frame, source.default_country)
+    for key, values in hashed.items():
         out[key] = values
-    return out
+    out["lead_id"], out["lead_id_dropped"] = lead_ids(out["lead_id"], source.conversion_leads is not None)
+    if source.conversion_leads is not None:
+        out["action_source"] = "system_generated"  # Meta's CRM integration spec
+    extra = [conversion_lead_fields(frame, source.conversion_leads, out["event_name"]),
+             lifecycle_times(frame, source), ldu_fields(plain["country"], plain["st"], source.ldu)]
+    return pd.concat([out, *extra], axis=1)
 
 
-def _user_data(frame: pd.DataFrame, default_country: str | None) -> dict[str, pd.Series]:
-    """Normalised, hashed user data keys; lead_id stays plain."""
+def _user_data(frame: pd.DataFrame, default_country: str | None) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+    """Normalised, hashed user data keys (lead_id stays plain), and the normalised values
+    before hashing, which never leave this module."""
     # The default only fills an empty cell: a country given but unknown is dropped, not replaced by a guess.
     country = normalize.country(frame["country"]).where(frame["country"].ne(""), default_country or "")
     plain = {
@@ -90,7 +145,7 @@ def _user_data(frame: pd.DataFrame, default_country: str | None) -> dict[str, pd
     }
     hashed = {key: hashing.sha256_hex(plain[key]) for key in HASHED_KEYS}
     hashed["lead_id"] = normalize.lead_id(frame["lead_id"])
-    return hashed
+    return hashed, plain
 
 
 def _dropped(frame: pd.DataFrame, parsed: pd.DataFrame) -> Counter[str]:
@@ -100,6 +155,8 @@ def _dropped(frame: pd.DataFrame, parsed: pd.DataFrame) -> Counter[str]:
         lost = int((frame[column].ne("") & parsed[key].eq("")).sum())
         if lost:
             counts[column] = lost
+    if parsed["lead_id_dropped"].any():
+        counts["lead_id"] = int(parsed["lead_id_dropped"].sum())
     return counts
 
 

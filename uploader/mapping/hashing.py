@@ -7,10 +7,13 @@ already is a SHA-256 digest must be passed through, never hashed twice.
 from __future__ import annotations
 
 import hashlib
+import re
 
+import numpy as np
 import pandas as pd
 
 _SHA256_PATTERN = r"[0-9a-fA-F]{64}"
+_SHA256 = re.compile(_SHA256_PATTERN)
 
 
 def _as_text(values: pd.Series) -> pd.Series:
@@ -27,13 +30,21 @@ def sha256_hex(values: pd.Series) -> pd.Series:
     """Lowercase hex SHA-256 of each value's UTF-8 bytes.
 
     "" (and missing) stays "", a value that already is a 64-hex digest passes through lowercased.
-    Only the unique values are hashed, which matters for low-cardinality keys (country, gender).
+    Each distinct value is hashed once (pd.factorize), which matters for low-cardinality keys
+    (country, gender, state) and repeat customers.
     """
-    text = _as_text(values)
-    hashed = is_sha256(text)
-    todo = text[text.ne("") & ~hashed].unique()
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    digests = np.array([_digest(value) for value in uniques] or [""], dtype=object)
+    return pd.Series(digests[codes], index=values.index, name=values.name, dtype=object)
+
+
+def _digest(value: object) -> str:
+    """One value as ``sha256_hex`` treats it (the per-value form of ``_as_text`` + hash)."""
+    text = value if isinstance(value, str) else "" if pd.isna(value) else str(value)
+    if not text:
+        return ""
+    if _SHA256.fullmatch(text):
+        return text.lower()
     # surrogatepass: a stray lone surrogate must not crash a whole batch; it never occurs in
     # normaliser output, so this only affects callers hashing raw strings.
-    digests = {v: hashlib.sha256(v.encode("utf-8", "surrogatepass")).hexdigest() for v in todo}
-    out = text.map(digests).astype(object).fillna("")
-    return out.where(~hashed, text.str.lower()).astype(object)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()

@@ -50,6 +50,36 @@ def _regions(countries: pd.Series, values: pd.Series) -> pd.Series:
     return codes.where(codes.str.fullmatch(r"[a-z]{2}"), "")
 
 
+def _distinct(fn: Callable[..., pd.Series]) -> Callable[..., pd.Series]:
+    """Run an elementwise normaliser once per distinct input and spread the results back.
+
+    Every normaliser maps each value (with its row's country) on its own, so a repeated value
+    gets the same result; CRM columns repeat a lot (names, cities, states, countries, repeat
+    customers). ``fn.__wrapped__`` is the plain version, which the tests compare against.
+    """
+    @functools.wraps(fn)
+    def wrapper(values: pd.Series, *countries: pd.Series) -> pd.Series:
+        aligned = [c if c.index.equals(values.index) else c.reindex(values.index) for c in countries]
+        codes, uniques = _factorize([values.to_numpy(dtype=object)] + [c.to_numpy(dtype=object) for c in aligned])
+        if len(uniques[0]) == len(values):
+            return fn(values, *aligned)
+        out = fn(*(pd.Series(u, dtype=object) for u in uniques)).to_numpy(dtype=object)
+        return pd.Series(out[codes], index=values.index, name=values.name, dtype=object)
+    return wrapper
+
+
+def _factorize(columns: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Codes of the distinct rows of one or more aligned columns, and those rows' values."""
+    codes, uniques = pd.factorize(columns[0], use_na_sentinel=False)
+    distinct = [uniques.astype(object)]
+    for column in columns[1:]:
+        more, more_uniques = pd.factorize(column, use_na_sentinel=False)
+        width = max(len(more_uniques), 1)
+        codes, pairs = pd.factorize(codes.astype(np.int64) * width + more)
+        distinct = [d[pairs // width] for d in distinct] + [more_uniques.astype(object)[pairs % width]]
+    return codes, distinct
+
+
 @functools.cache
 def _char_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
     """str.translate tables built once from Unicode categories.
@@ -105,6 +135,7 @@ _NOT_EMAIL = r"\s@,;:<>()\[\]\"\\\x00-\x1f\x7f"
 _EMAIL = rf"[^{_NOT_EMAIL}]+@(?:[^{_NOT_EMAIL}.]+\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)"
 
 
+@_distinct
 def email(values: pd.Series) -> pd.Series:
     """Trim and lowercase an email address; anything that is not one -> ""."""
     raw = _prep(values)
@@ -130,13 +161,27 @@ def email(values: pd.Series) -> pd.Series:
 _NANP = r"[2-9][0-9]{2}[2-9][0-9]{6}"
 _EXTENSION = r"(?i)\s*[,;]?\s*(?:ext(?:ension)?|x|#)\s*[.:]?\s*[0-9]{1,7}#?$"
 _FAST_CHARS = r"[0-9 ().-]"
+# Compiled once; the per-value functions below are the exact per-value form of the pandas
+# string operations (.str.replace/.str.fullmatch/.str.match call these same re functions).
+_NANP_RE = re.compile(_NANP)
+_EXTENSION_RE = re.compile(_EXTENSION)
+_LETTER_RE = re.compile(r"[^\W\d_]")
+_DOUBLE_ZERO_RE = re.compile(r"^00")
+_NOT_DIGIT_RE = re.compile(r"[^0-9]")
+_NANP_SHAPE_RE = re.compile(rf"{_FAST_CHARS}{{1,40}}")
+_PLUS_SHAPE_RE = re.compile(rf"\+{_FAST_CHARS}{{1,40}}")
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _phone_prepare_one(raw: str) -> str:
+    """Drop an extension, refuse letters, and read a leading "00" as the international "+"."""
+    s = _EXTENSION_RE.sub("", raw).strip()
+    return "" if _LETTER_RE.search(s) else _DOUBLE_ZERO_RE.sub("+", s)
 
 
 def _phone_prepare(raw: pd.Series) -> pd.Series:
-    """Drop extensions, refuse letters, and read a leading "00" as the international "+"."""
-    s = raw.str.replace(_EXTENSION, "", regex=True).str.strip()
-    s = s.where(~s.str.contains(r"[^\W\d_]"), "")
-    return s.str.replace(r"^00", "+", regex=True)
+    """``_phone_prepare_one`` over a Series of stripped text."""
+    return raw.map(_phone_prepare_one).astype(object)
 
 
 def _phone_one(text: str, region: str) -> str:
@@ -159,7 +204,7 @@ def _phone_parse(text: str, region: str) -> str:
     if phonenumbers.is_possible_number_with_reason(number) != ValidationResult.IS_POSSIBLE:
         return ""
     digits = phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
-    if number.country_code == 1 and not re.fullmatch(_NANP, digits[1:]):
+    if number.country_code == 1 and not _NANP_RE.fullmatch(digits[1:]):
         return ""
     return digits
 
@@ -172,7 +217,7 @@ def _phone_slow(s: pd.Series, regions: pd.Series) -> pd.Series:
 
 
 @functools.cache
-def _calling_codes() -> dict[str, tuple[frozenset[int], str | None]]:
+def _calling_codes() -> dict[str, tuple[frozenset[int], re.Pattern[str] | None]]:
     """Per country calling code: the IS_POSSIBLE national lengths and the national-prefix regex.
 
     Built with phonenumbers' own length test on synthetic numbers, so it cannot drift from what
@@ -189,45 +234,65 @@ def _calling_codes() -> dict[str, tuple[frozenset[int], str | None]]:
             if phonenumbers.is_possible_number_with_reason(
                 PhoneNumber(country_code=code, national_number=int("2" * n)))
             == ValidationResult.IS_POSSIBLE)
-        table[str(code)] = (lengths, meta.national_prefix_for_parsing or None)
+        prefix = meta.national_prefix_for_parsing
+        table[str(code)] = (lengths, re.compile(prefix) if prefix else None)
     return table
 
 
-def _phone_fast_nanp(s: pd.Series, regions: pd.Series) -> pd.Series:
+def _phone_fast_nanp(s: str, region: str) -> str | None:
     """US/CA national numbers: 10 digits, or 11 starting with 1, area code and exchange 2-9."""
-    shaped = regions.isin(["us", "ca"]) & s.str.fullmatch(rf"{_FAST_CHARS}{{1,40}}")
-    digits = s.where(shaped, "").str.replace(r"[^0-9]", "", regex=True)
-    nsn = digits.str.replace(r"^1(?=[0-9]{10}$)", "", regex=True)
-    return ("1" + nsn).where(shaped & nsn.str.fullmatch(_NANP), None)
+    if region not in ("us", "ca") or not _NANP_SHAPE_RE.fullmatch(s):
+        return None
+    digits = _NOT_DIGIT_RE.sub("", s)
+    nsn = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
+    return "1" + nsn if _NANP_RE.fullmatch(nsn) else None
 
 
-def _phone_fast_plus(s: pd.Series) -> pd.Series:
+def _phone_fast_plus(s: str) -> str | None:
     """"+"-prefixed digits whose country code, length and lack of a national prefix are clear."""
-    shaped = s.str.fullmatch(rf"\+{_FAST_CHARS}{{1,40}}")
-    digits = s.where(shaped, "").str.replace(r"[^0-9]", "", regex=True)
+    if not _PLUS_SHAPE_RE.fullmatch(s):
+        return None
+    digits = _NOT_DIGIT_RE.sub("", s)
     codes = _calling_codes()
-    cc = pd.Series("", index=s.index, dtype=object)
-    for n in (1, 2, 3):  # calling codes are prefix-free, phonenumbers also tries 1, 2, 3 digits
-        head = digits.str[:n]
-        cc = cc.mask(cc.eq("") & head.isin(list(codes)), head)
-    out = pd.Series(None, index=s.index, dtype=object)
-    for code, pos in cc[cc.ne("")].groupby(cc[cc.ne("")]).groups.items():
-        nsn = digits[pos].str[len(code):]
-        lengths, prefix = codes[code]
-        ok = nsn.str.len().isin(lengths)
-        if prefix:  # a national prefix after the code ("+44 (0)20") is the slow path's job
-            ok &= ~nsn.str.match(prefix)
-        if code == "1":
-            ok &= nsn.str.fullmatch(_NANP)
-        out[pos] = (code + nsn).where(ok, None)
-    return out
+    # Calling codes are prefix-free; phonenumbers also tries 1, 2, then 3 digits.
+    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in codes), None)
+    if code is None:
+        return None
+    nsn = digits[len(code):]
+    lengths, prefix = codes[code]
+    if len(nsn) not in lengths:
+        return None
+    if prefix is not None and prefix.match(nsn):  # "+44 (0)20": the slow path's job
+        return None
+    if code == "1" and not _NANP_RE.fullmatch(nsn):
+        return None
+    return code + nsn
+
+
+def _phone_fast_one(s: str, region: str) -> str | None:
+    """The result for the common shapes, None where the slow path must decide."""
+    nanp = _phone_fast_nanp(s, region)
+    return nanp if nanp is not None else _phone_fast_plus(s)
 
 
 def _phone_fast(s: pd.Series, regions: pd.Series) -> pd.Series:
-    """Vectorised result for the common shapes, None where the slow path must decide."""
-    return _phone_fast_nanp(s, regions).fillna(_phone_fast_plus(s))
+    """``_phone_fast_one`` over a Series (None where the slow path must decide)."""
+    out = [_phone_fast_one(v, r if isinstance(r, str) else "") for v, r in zip(s, regions.reindex(s.index))]
+    return pd.Series(out, index=s.index, dtype=object)
 
 
+def _phone_value(raw: str, region: str) -> str:
+    """One stripped raw value in one region: pre-hashed, fast path, else phonenumbers."""
+    if _SHA256_RE.fullmatch(raw):
+        return raw.lower()
+    s = _phone_prepare_one(raw)
+    if not s:
+        return ""
+    fast = _phone_fast_one(s, region)
+    return fast if fast is not None else _phone_one(s, region)
+
+
+@_distinct
 def phone(values: pd.Series, countries: pd.Series) -> pd.Series:
     """Phone -> E.164 digits with country code, no "+" ("(650)555-1212", us -> "16505551212").
 
@@ -237,23 +302,22 @@ def phone(values: pd.Series, countries: pd.Series) -> pd.Series:
     """
     raw = _prep(values)
     regions = _regions(countries, values)
-    s = _phone_prepare(raw)
-    out = _phone_fast(s, regions)
-    slow = out.isna() & s.ne("") & ~is_sha256(raw)
-    out[slow] = _phone_slow(s[slow], regions[slow])
-    return _done(values, raw, out)
+    out = [_phone_value(v, r) for v, r in zip(raw, regions)]
+    return pd.Series(out, index=values.index, name=values.name, dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
 # fn, ln, ct
 
 
+@_distinct
 def name(values: pd.Series) -> pd.Series:
     """First or last name: NFC, lowercase, no punctuation/symbols, single inner spaces."""
     raw = _prep(values)
     return _done(values, raw, _text(raw, " "))
 
 
+@_distinct
 def city(values: pd.Series) -> pd.Series:
     """City: like name() but with no spaces at all ("St. Louis" -> "stlouis")."""
     raw = _prep(values)
@@ -308,6 +372,7 @@ def _country_key(s: pd.Series) -> pd.Series:
     return _key(s).str.replace(r"^the ", "", regex=True)
 
 
+@_distinct
 def country(values: pd.Series) -> pd.Series:
     """Country -> ISO 3166-1 alpha-2 lowercase, from alpha-2, alpha-3, English names or aliases."""
     raw = _prep(values)
@@ -334,6 +399,7 @@ def _state_key(s: pd.Series) -> pd.Series:
     return _key(s).str.replace(" ", "", regex=False)
 
 
+@_distinct
 def state(values: pd.Series, countries: pd.Series) -> pd.Series:
     """State: US -> 2-letter code lowercase ("California" -> "ca"); else like city().
 
@@ -359,6 +425,7 @@ def _us_zip(compact: pd.Series) -> pd.Series:
     return five.where(d.str.fullmatch(r"[0-9]{3,5}|[0-9]{7,9}"), "")
 
 
+@_distinct
 def zip_code(values: pd.Series, countries: pd.Series) -> pd.Series:
     """Postal code: lowercase, no spaces or dashes; US: first 5 digits ("94035-1234" -> "94035").
 
@@ -405,6 +472,7 @@ def _dob_parts(s: pd.Series) -> pd.DataFrame:
     return found
 
 
+@_distinct
 def date_of_birth(values: pd.Series) -> pd.Series:
     """Date of birth -> YYYYMMDD: a real date, year >= 1900, not in the future.
 
@@ -434,6 +502,7 @@ def _gender_table() -> dict[str, str]:
     return _table({word: code for code, words in _GENDERS.items() for word in words})
 
 
+@_distinct
 def gender(values: pd.Series) -> pd.Series:
     """Gender -> "f" or "m" from common words in a few languages; anything else -> ""."""
     raw = _prep(values)
@@ -444,12 +513,14 @@ def gender(values: pd.Series) -> pd.Series:
 # external_id, lead_id
 
 
+@_distinct
 def external_id(values: pd.Series) -> pd.Series:
     """External id: trimmed only (case kept: it must be the same string wherever it is sent)."""
     raw = _prep(values)
     return _done(values, raw, raw)
 
 
+@_distinct
 def lead_id(values: pd.Series) -> pd.Series:
     """Meta Lead Ads lead id (never hashed): digits only, spreadsheet damage repaired.
 

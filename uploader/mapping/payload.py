@@ -17,6 +17,8 @@ def event_json(frame: pd.DataFrame) -> pd.Series:
         _member("value", frame["value"].astype(object).where(frame["value"].notna(), ""), _number),
         _member("currency", frame["currency"], _string),
         _member("order_id", frame["order_id"], _string),
+        _member("event_source", frame["event_source"], _string),
+        _member("lead_event_source", frame["lead_event_source"], _string),
     ])
     top = [
         _member("event_name", frame["event_name"], _string),
@@ -25,8 +27,18 @@ def event_json(frame: pd.DataFrame) -> pd.Series:
         _member("event_id", frame["event_id"], _string),
         '"user_data":' + user + ",",
         ('"custom_data":' + custom + ",").where(custom.ne("{}"), ""),
+        pd.Series('"opt_out":true,', index=frame.index).where(frame["opt_out"], ""),
+        _ldu(frame),
     ]
     return _object(top)
+
+
+def _ldu(frame: pd.DataFrame) -> pd.Series:
+    """Limited Data Use: the option and where the person is (0 = let Meta geolocate)."""
+    text = ('"data_processing_options":["LDU"],"data_processing_options_country":'
+            + frame["ldu_country"].astype(str) + ',"data_processing_options_state":'
+            + frame["ldu_state"].astype(str) + ",")
+    return text.where(frame["ldu"], "")
 
 
 def _member(key: str, values: pd.Series, encode: type | object) -> pd.Series:

@@ -67,7 +67,25 @@ def _too_old(f: pd.DataFrame, now: float) -> Verdict:
     message = ("event_time " + _iso(f["event_time"]) + " is " + age_days.round(1).astype(str)
                + " days old; Meta takes " + f["action_source"] + " events up to "
                + window.astype(str) + " days old")
-    return age_days > window, "event_time", message
+    # A cancelled conversion is never sent itself: only its refund's time matters.
+    return (age_days > window) & f["cancelled_at_text"].eq(""), "event_time", message
+
+
+def _before_creation(f: pd.DataFrame, now: float) -> Verdict:
+    message = ("the stage time " + _iso(f["event_time"]) + " is before the lead was created ("
+               + _iso(f["lead_created_at"]) + ")")
+    return f["event_time"] < f["lead_created_at"], "event_time", message
+
+
+def _cancelled_at(f: pd.DataFrame, now: float) -> Verdict:
+    message = "cancelled_at " + _quoted(f["cancelled_at_text"]) + " is not a date and time"
+    return f["cancelled_at_text"].ne("") & f["cancelled_at"].isna(), "cancelled_at", message
+
+
+def _lead_id(f: pd.DataFrame, now: float) -> Verdict:
+    message = ("lead_id " + _quoted(f["lead_id"]) + " is not a Meta lead id (15 to 17 digits)").where(
+        f["lead_id"].ne(""), "lead_id is empty: Conversion Leads events need Meta's lead id")
+    return f["lead_required"] & ~f["lead_id"].str.fullmatch(r"\d{15,17}"), "lead_id", message
 
 
 def _value(f: pd.DataFrame, now: float) -> Verdict:
@@ -118,6 +136,9 @@ RULES: tuple[tuple[str, Rule], ...] = (
     ("bad_event_time", _event_time),
     ("future_event_time", _future),
     ("too_old", _too_old),
+    ("stage_before_creation", _before_creation),
+    ("bad_cancelled_at", _cancelled_at),
+    ("bad_lead_id", _lead_id),
     ("bad_value", _value),
     ("negative_value", _negative),
     ("bad_currency", _currency),

@@ -1,0 +1,99 @@
+"""The CSV drop folder's lifecycle: processed files move, refusals sit beside them, files being written wait."""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from connectors.csv_folder import CsvFolder
+from tests.conftest import Project
+from tests.test_cli import good_export
+from uploader.errors import FileNotSettled
+from uploader.pipeline import run_once
+from uploader.sandbox import SandboxServer
+from uploader.settings import SourceSettings, load_settings
+
+WITH_A_BAD_ROW = good_export() + "Lead,next tuesday,b@example.com,,,\n"
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_processed_file_moves_to_processed_with_its_refusals_beside_it(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    project.drop_file("deals.csv", WITH_A_BAD_ROW)
+    report = run_once(load_settings(project.config, environ=env))
+    assert report.sent == 1 and report.refused_total == 1
+    assert sorted(p.name for p in project.drop.iterdir()) == ["processed"]
+    processed = project.drop / "processed"
+    assert sorted(p.name for p in processed.iterdir()) == ["deals.csv", "deals.quarantine.csv"]
+    beside = rows(processed / "deals.quarantine.csv")
+    assert [(r["source"], r["file"], r["line"], r["column"], r["reason"]) for r in beside] == [
+        ("sales_ops", "deals.csv", "3", "event_time", "bad_event_time")]
+    assert rows(report.quarantine_path) == beside  # the run's own report lists the same row
+
+
+def test_a_clean_file_gets_no_quarantine_and_a_name_taken_in_processed_is_kept_apart(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    settings = load_settings(project.config, environ=env)
+    project.drop_file("daily.csv", good_export())
+    run_once(settings)
+    project.drop_file("daily.csv", good_export().replace("A-1", "A-2"))  # tomorrow's export, same name
+    assert run_once(settings).sent == 1
+    assert sorted(p.name for p in (project.drop / "processed").iterdir()) == ["daily-2.csv", "daily.csv"]
+
+
+def test_after_keep_leaves_the_file_and_its_report_where_they_are(project: Project, env: dict[str, str],
+                                                                 sandbox: SandboxServer) -> None:
+    project.write_config('after = "keep"')
+    project.drop_file("deals.csv", WITH_A_BAD_ROW)
+    settings = load_settings(project.config, environ=env)
+    run_once(settings)
+    assert sorted(p.name for p in project.drop.iterdir()) == ["deals.csv", "deals.quarantine.csv"]
+    again = run_once(settings)  # the report beside the file is not taken for an export
+    assert again.files_skipped == ["deals.csv"] and again.files_read == [] and again.exit_code() == 0
+
+
+def test_a_file_still_being_written_is_left_for_the_next_run(project: Project, env: dict[str, str],
+                                                             sandbox: SandboxServer) -> None:
+    project.write_config("settle_seconds = 60")
+    path = project.drop_file("arriving.csv", good_export())
+    settings = load_settings(project.config, environ=env)
+    first = run_once(settings)
+    assert (first.files_waiting, first.files_read, first.sent, first.exit_code()) == (["arriving.csv"], [], 0, 0)
+    assert "files still being written, left for the next run: arriving.csv" in first.render()
+    assert path.is_file() and sandbox.accepted() == []
+    os.utime(path, (time.time() - 61, time.time() - 61))  # quiet for a minute now
+    second = run_once(settings)
+    assert (second.files_waiting, second.files_read, second.sent) == ([], ["arriving.csv"], 1)
+
+
+def test_a_file_that_changes_while_it_is_looked_at_is_not_read_or_put_away(tmp_path: Path) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    path = drop / "growing.csv"
+    path.write_text(good_export(), encoding="utf-8")
+    folder = CsvFolder(SourceSettings(name="s", type="csv", path=drop), chunk_size=100)
+    unit = next(folder.units())
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("Purchase,2026-11-20T10:00:00Z,c@example.com,10,USD,A-3\n")
+    with pytest.raises(FileNotSettled, match="growing.csv is still being written"):
+        list(unit.chunks())
+
+    class State:
+        def mark_processed(self, *args: object) -> None:
+            raise AssertionError("a changing file must not be marked processed")
+
+    reread = next(folder.units())
+    assert len(next(reread.chunks()).frame) == 2
+    with path.open("a", encoding="utf-8") as handle:  # it grew while it was read
+        handle.write("Purchase,2026-11-20T11:00:00Z,d@example.com,10,USD,A-4\n")
+    with pytest.raises(FileNotSettled):
+        reread.commit(State(), 2, time.time())  # type: ignore[arg-type]
+    assert path.is_file()

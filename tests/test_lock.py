@@ -1,0 +1,145 @@
+"""The run lock: one run at a time per ledger, on every backend, across processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from tests.conftest import Project
+from tests.test_cli import cli, good_export
+from uploader.errors import RunLocked
+from uploader.ledger import Ledger
+from uploader.ledger.lock import Heartbeat, RunLock, current_holder, process_alive
+from uploader.ledger.schema import run_lock
+from uploader.sandbox import SandboxServer
+
+NOW = 1_795_168_800.0  # 2026-11-20T10:00:00Z
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_second_run_is_refused_with_the_holder_named(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    clock = Clock()
+    first = RunLock(ledger.engine, clock=clock)
+    first.acquire()
+    clock.now += 42
+    with pytest.raises(RunLocked) as refused:
+        RunLock(ledger.engine, clock=clock).acquire()
+    assert str(refused.value) == (f"another run holds the lock (host {socket.gethostname()}, pid {os.getpid()}, "
+                                  "since 2026-11-20T10:00:00Z (last heartbeat 42 s ago)); this run did nothing")
+    assert refused.value.exit_code == 3
+    first.release()
+    second = RunLock(ledger.engine, clock=clock)
+    second.acquire()  # free again
+    assert current_holder(ledger.engine).holder == second.holder_id
+    ledger.close()
+
+
+def test_a_lock_whose_heartbeat_is_older_than_the_limit_is_taken_over(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    clock = Clock()
+    stale = RunLock(ledger.engine, stale_after=300, clock=clock)
+    stale.host = "another-host"  # its pid cannot be checked from here: only the heartbeat counts
+    stale.acquire()
+    clock.now += 299
+    with pytest.raises(RunLocked):
+        RunLock(ledger.engine, stale_after=300, clock=clock).acquire()
+    assert stale.refresh()  # a live holder keeps it
+    clock.now += 301
+    taker = RunLock(ledger.engine, stale_after=300, clock=clock)
+    taker.acquire()
+    holder = current_holder(ledger.engine)
+    assert (holder.holder, holder.host) == (taker.holder_id, socket.gethostname())
+    assert not stale.refresh()  # the old holder learns it lost the lock
+    stale.release()  # and its release leaves the new holder alone
+    assert current_holder(ledger.engine).holder == taker.holder_id
+    ledger.close()
+
+
+def test_a_lock_held_by_a_dead_process_on_this_host_is_taken_over_at_once(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    ghost = RunLock(ledger.engine)
+    ghost.pid = int(dead.stdout)  # finished and reaped: gone
+    ghost.acquire()
+    assert not process_alive(ghost.pid)
+    taker = RunLock(ledger.engine)
+    taker.acquire()
+    assert current_holder(ledger.engine).pid == os.getpid()
+    ledger.close()
+
+
+def test_the_heartbeat_moves_while_the_run_goes_on(tmp_path) -> None:
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}")
+    clock = Clock()
+    lock = RunLock(ledger.engine, clock=clock)
+    lock.acquire()
+    clock.now += 1000
+    with Heartbeat(lock, every=0.01):
+        deadline = time.monotonic() + 5
+        while current_holder(ledger.engine).heartbeat_at != datetime.fromtimestamp(clock.now, UTC).replace(
+                tzinfo=None) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert current_holder(ledger.engine).heartbeat_at == datetime(2026, 11, 20, 10, 16, 40)
+    lock.release()
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(run_lock)).all() == []
+    ledger.close()
+
+
+def test_a_cron_run_while_another_process_holds_the_lock_exits_3_with_the_holder(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    project.drop_file("a.csv", good_export())
+    holder = _hold_lock_in_another_process(project)
+    try:
+        result = cli("--config", str(project.config), "run", env=env)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"capi-uploader: another run holds the lock (host {socket.gethostname()}, "
+                                    f"pid {holder.pid}, since ")
+    assert result.stderr.rstrip().endswith("this run did nothing")
+    assert [r for r in sandbox.requests() if r["method"] == "POST"] == []  # nothing read, nothing sent
+    assert (project.drop / "a.csv").is_file()
+
+
+def test_after_a_sigkill_the_next_run_takes_the_lock_over(project: Project, env: dict[str, str],
+                                                          sandbox: SandboxServer) -> None:
+    project.drop_file("a.csv", good_export())
+    holder = _hold_lock_in_another_process(project)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()  # reaped, as cron or systemd would
+    result = cli("--config", str(project.config), "-v", "run", env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"took over a stale run lock (host {socket.gethostname()}, pid {holder.pid}," in result.stderr
+    assert len(sandbox.accepted()) == 1
+    ledger = Ledger.open(f"sqlite:///{project.ledger_file}")
+    assert current_holder(ledger.engine) is None  # released when the run ended
+    ledger.close()
+
+
+def _hold_lock_in_another_process(project: Project) -> subprocess.Popen[str]:
+    Ledger.open(f"sqlite:///{project.ledger_file}").close()  # the tables exist before two processes race
+    code = ("import sys, time; from uploader.ledger import Ledger; from uploader.ledger.lock import RunLock; "
+            "RunLock(Ledger.open(sys.argv[1]).engine).acquire(); print('held', flush=True); time.sleep(120)")
+    process = subprocess.Popen([sys.executable, "-c", code, f"sqlite:///{project.ledger_file}"],
+                               stdout=subprocess.PIPE, text=True, cwd=os.getcwd())
+    assert process.stdout is not None and process.stdout.readline().strip() == "held"
+    return process

@@ -1,0 +1,93 @@
+"""Read-only queries for ``status``: what the ledger holds and what needs the operator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, MetaData, Table, case, func, inspect, select
+
+from uploader.ledger.schema import events
+from uploader.ledger.store import FAILED, PENDING
+from uploader.validation import WINDOW_DAYS, window_days
+
+
+@dataclass(frozen=True)
+class Expiring:
+    """A pending event that passes Meta's age limit soon."""
+
+    source: str
+    event_name: str
+    event_id: str
+    event_time: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class Failed:
+    """An event Meta refused, with its message."""
+
+    source: str
+    event_name: str
+    event_id: str
+    attempts: int
+    last_error: str | None
+    fbtrace_id: str | None
+    updated_at: datetime
+
+
+def counts(engine: Engine, dataset_id: str | None) -> list[tuple[str, str, str, int]]:
+    """(source, event_name, status, events) for every combination the ledger holds."""
+    query = (select(events.c.source, events.c.event_name, events.c.status, func.count())
+             .where(*_dataset(dataset_id))
+             .group_by(events.c.source, events.c.event_name, events.c.status)
+             .order_by(events.c.source, events.c.event_name, events.c.status))
+    with engine.connect() as conn:
+        return [(s, n, st, int(c)) for s, n, st, c in conn.execute(query)]
+
+
+def expiring(engine: Engine, dataset_id: str | None, now: float, within: float = 86_400,
+             limit: int = 20) -> tuple[int, list[Expiring]]:
+    """Pending events whose age limit falls before ``now + within``: their number and the first ones."""
+    expires_at = events.c.event_time + _window_seconds()
+    where = [*_dataset(dataset_id), events.c.status == PENDING, expires_at < now + within]
+    query = (select(events.c.source, events.c.event_name, events.c.event_id, events.c.event_time, expires_at)
+             .where(*where).order_by(expires_at, events.c.event_id).limit(limit))
+    with engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(events).where(*where)) or 0
+        return int(total), [Expiring(*row) for row in conn.execute(query)]
+
+
+def failed(engine: Engine, dataset_id: str | None, limit: int = 20) -> tuple[int, list[Failed]]:
+    """Events Meta refused (status ``failed``): their number and the latest ones."""
+    where = [*_dataset(dataset_id), events.c.status == FAILED]
+    query = (select(events.c.source, events.c.event_name, events.c.event_id, events.c.attempts,
+                    events.c.last_error, events.c.fbtrace_id, events.c.updated_at)
+             .where(*where).order_by(events.c.updated_at.desc(), events.c.event_id).limit(limit))
+    with engine.connect() as conn:
+        total = conn.scalar(select(func.count()).select_from(events).where(*where)) or 0
+        return int(total), [Failed(*row) for row in conn.execute(query)]
+
+
+def cursors(engine: Engine) -> list[dict[str, Any]] | None:
+    """Every row of the SQL sources' ``cursors`` table; None when this ledger has none."""
+    if not inspect(engine).has_table("cursors"):
+        return None
+    table = Table("cursors", MetaData(), autoload_with=engine)  # whatever its columns are today
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(select(table)).mappings()]
+
+
+def _window_seconds() -> ColumnElement[int]:
+    special = [(events.c.action_source == source, days * 86_400) for source, days in WINDOW_DAYS.items()]
+    return case(*special, else_=window_days("") * 86_400)
+
+
+def _dataset(dataset_id: str | None) -> list[ColumnElement[bool]]:
+    return [events.c.dataset_id == dataset_id] if dataset_id else []
+
+
+def utc(seconds: float) -> datetime:
+    """Unix seconds as an aware UTC datetime."""
+    return datetime.fromtimestamp(seconds, UTC)
