@@ -5,13 +5,14 @@
 | ConfigError           | stop before anything runs; the operator fixes a setting | 2         |
 | CredentialsError      | stop sending at once; new token or dataset access      | 2         |
 | EndpointUnreachable   | stop; nothing was sent, events stay pending            | 2         |
-| TransientDeliveryError| leave the batch pending, try again later               | 1         |
 | SourceError           | skip that file or source, go on with the others        | 1         |
 | FileNotSettled        | leave the file for the next run (still being written)  | -         |
 | RunLocked             | do nothing, exit at once: another run holds the lock    | 3         |
 
 Refused rows are not exceptions: they are data (see ``uploader.validation``),
-because one bad row must never stop the others.
+because one bad row must never stop the others. Likewise a batch Meta did not take
+is an answer, not an exception: ``uploader.delivery.classify`` says whether to retry,
+stop (raising CredentialsError) or isolate a bad event.
 """
 
 from __future__ import annotations
@@ -48,10 +49,6 @@ class CredentialsError(StopRun):
 
 class EndpointUnreachable(StopRun):
     """The Graph endpoint could not be reached at all."""
-
-
-class TransientDeliveryError(UploaderError):
-    """A batch could not be delivered this time; its events stay pending."""
 
 
 class SourceError(UploaderError):

@@ -104,10 +104,11 @@ def _currency(f: pd.DataFrame, now: float) -> Verdict:
 
 def _purchase(f: pd.DataFrame, now: float) -> Verdict:
     no_value, no_currency = f["value"].isna(), f["currency"].eq("")
-    missing = no_value.map({True: "value", False: ""}) + (no_value & no_currency).map({True: " and ", False: ""}) \
-        + no_currency.map({True: "currency", False: ""})
+    missing = pd.Series("value and currency", index=f.index).where(no_value & no_currency,
+                                                                   no_value.map({True: "value", False: "currency"}))
+    column = no_value.map({True: "value", False: "currency"})
     bad = f["event_name"].eq("Purchase") & (no_value | no_currency)
-    return bad, missing.str.split(" ").str[0], "a Purchase needs value and currency (missing: " + missing + ")"
+    return bad, column, "a Purchase needs value and currency (missing: " + missing + ")"
 
 
 def _no_match_key(f: pd.DataFrame, now: float) -> Verdict:
