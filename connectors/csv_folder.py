@@ -151,6 +151,10 @@ def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: s
     bad: list[BadLine] = []
     lines, rows = [], []
     for line, row in batch:
+        if len(row) == width and (width > 1 or row != [""]):  # the usual case: a full row
+            lines.append(line)
+            rows.append(row)
+            continue
         if not row or row == [""]:
             continue  # blank line
         if len(row) > width:
@@ -178,6 +182,9 @@ def _unique_names(header: list[str]) -> list[str]:
 
 def _drop_undecodable(frame: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame, list[BadLine]]:
     if frame.empty:
+        return frame, []
+    # One pass over each column's joined text finds the rare chunk with a replacement character.
+    if not any(REPLACEMENT_CHAR in "\n".join(frame[column].tolist()) for column in frame.columns):
         return frame, []
     hit = frame.apply(lambda col: col.str.contains(REPLACEMENT_CHAR, regex=False))
     rows = hit.any(axis=1)

@@ -91,8 +91,13 @@ def read_only_session(engine: Engine, timezone: str, url: str) -> Iterator[Conne
     try:
         _start_read_only(conn, timezone)
         yield conn
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot read {safe_url(url)}: {first_line(exc, url)}") from None
     finally:
-        conn.close()
+        try:
+            conn.close()  # rolls back: nothing is ever committed
+        except SQLAlchemyError as exc:  # a connection that broke mid-read; the reason was reported
+            log.debug("closing the CRM connection failed: %s", first_line(exc, url))
 
 
 def _start_read_only(conn: Connection, timezone: str) -> None:
@@ -125,13 +130,16 @@ def bind_time(seconds: float, dialect: str, timezone: str) -> datetime | str:
 
     PostgreSQL gets an absolute time (its naive columns are read in the session zone, set
     to the source's); MySQL a naive time in the source's zone; SQLite, which stores times
-    as text, the text ``YYYY-MM-DD HH:MM:SS`` in the source's zone.
+    as text, the text ``YYYY-MM-DD HH:MM:SS[.ffffff]`` in the source's zone.
     """
     moment = datetime.fromtimestamp(seconds, ZoneInfo(timezone))
     if dialect == "postgresql":
         return moment
     naive = moment.replace(tzinfo=None)
-    return naive.strftime("%Y-%m-%d %H:%M:%S") if dialect == "sqlite" else naive
+    if dialect != "sqlite":
+        return naive
+    # Text that sorts like the times it names, next to values stored as 'YYYY-MM-DD HH:MM:SS[.ffffff]'.
+    return naive.isoformat(sep=" ", timespec="microseconds" if naive.microsecond else "seconds")
 
 
 def query_error(exc: SQLAlchemyError, query: str, url: str) -> SourceError:

@@ -2,14 +2,16 @@
 
 Each run reads one window ``[since, until)`` of the cursor column (say ``updated_at``):
 ``until`` is the run's start (as singer-sdk caps its bookmarks, so a row changed during
-the run is read next time) and ``since`` is the stored cursor minus the look-back, or
-on the first run the configured ``start`` (default: seven days back, as older events are
-too old for Meta). The query receives both as the bind parameters ``:since`` and
-``:until`` (and ``:oldest``, the oldest event time Meta still accepts for the source).
+the run is read next time) and ``since`` is the stored cursor minus the look-back, cut
+to the whole second, or on the first run the configured ``start`` (default: seven days
+back, as older events are too old for Meta). The query receives both as the bind parameters ``:since`` and
+``:until`` (and ``:oldest``, the oldest event time worth reading: what Meta still
+accepts for the source, or a backfill's start if earlier).
 
 The cursor lives in the ledger database and moves to ``until`` only after every row of
 the window is recorded there (``commit``), so a crash re-reads the window and the
-ledger drops what it already holds. The CRM database is only ever read, inside a
+ledger drops what it already holds. A backfill reads its own window and leaves the
+cursor where it is. The CRM database is only ever read, inside a
 read-only transaction, in chunks of ``chunk_size`` rows streamed from the server.
 """
 
@@ -44,7 +46,7 @@ class SqlQuery:
         self.name = settings.name
         self.settings = settings
         self.chunk_size = chunk_size
-        self.now = float(math.floor(time.time() if now is None else now))
+        self.now = time.time() if now is None else now
 
     def units(self, window: Window | None = None) -> Iterator[SqlWindow]:
         """The one window to read this run; with a backfill ``window``, that window (capped at now)."""
@@ -61,9 +63,10 @@ class SqlWindow:
         self.now = now
         self.backfill = backfill
         until = backfill.until if backfill is not None and backfill.until is not None else now
-        self.until = float(math.floor(min(until, now)))
+        # The run's start to the microsecond: a row saved just before the run is read by it.
+        self.until = min(until, now)
         self.since: float | None = None
-        self.resume_from: float | None = None  # where the stored cursor (or the first run) starts
+        self.stored: float | None = None  # the cursor as is_done found it
 
     @property
     def key(self) -> str:
@@ -77,22 +80,25 @@ class SqlWindow:
     def is_done(self, state: SourceState) -> bool:
         """Read the stored cursor and fix the window; done when it is empty."""
         stored = state.cursor(self.source)
-        first = self.settings.start if self.settings.start is not None else self.now - FIRST_RUN_DAYS * DAY
-        self.resume_from = _parse_iso(stored) if stored else math.floor(first)
-        if self.backfill is not None:
-            self.since = math.floor(self.backfill.since or 0.0)
-        elif stored:
-            self.since = math.floor(self.resume_from - self.settings.lookback)
-        else:
-            self.since = self.resume_from
+        self.stored = _parse_iso(stored) if stored else None
+        # Whole seconds, closed: rows a database stored to the second (or rounded up to it) at the
+        # last run's end are read again rather than lost; the ledger drops those it holds.
+        self.since = float(math.floor(self._since()))
         return self.since >= self.until
 
+    def _since(self) -> float:
+        if self.backfill is not None:
+            return self.backfill.since or 0.0
+        if self.stored is not None:
+            return self.stored - self.settings.lookback
+        return self.settings.start if self.settings.start is not None else self.now - FIRST_RUN_DAYS * DAY
+
     def commit(self, state: SourceState, rows: int, now: float) -> None:
-        """Move the cursor to ``until`` if this window covered everything from the cursor on;
-        a backfill of an older or detached range never moves it (backwards or past a gap)."""
-        if self.since is None or self.resume_from is None:
+        """Move the cursor to ``until``: only for a normal run, and never backwards. A backfill
+        leaves it alone (the next run re-reads a little more; the ledger drops what it holds)."""
+        if self.since is None:
             raise RuntimeError("commit before is_done: the window is not known")
-        if self.since <= self.resume_from < self.until:
+        if self.backfill is None and (self.stored is None or self.until > self.stored):
             state.set_cursor(self.source, _iso(self.until), now)
 
     def chunks(self) -> Iterator[RawChunk]:
@@ -125,6 +131,9 @@ class SqlWindow:
         from uploader.validation import window_days  # deferred: validation imports settings, which imports us
 
         oldest = self.now - window_days(self.settings.action_source) * DAY
+        if self.backfill is not None and self.since is not None:
+            # The operator asked for this range: its too-old rows are read and reported as expired.
+            oldest = min(oldest, self.since)
         bounds = {"since": self.since, "until": self.until, "oldest": oldest}
         return {name: bind_time(value, dialect, self.settings.timezone) for name, value in bounds.items()}
 
@@ -194,7 +203,8 @@ def _query_text(settings: SourceSettings) -> str:
 def _iso(seconds: float | None) -> str:
     if seconds is None:
         return "?"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    moment = datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
 def _short(seconds: float | None) -> str:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from uploader.ledger import Ledger
-from uploader.ledger import schema
+from uploader.ledger import Ledger, schema
 from uploader.ledger.schema import SCHEMA_VERSION, current_version, migrate
 
 NOW = 1_795_168_800.0
@@ -27,7 +26,7 @@ def test_a_cursor_is_stored_per_source_and_replaced(ledger_url: str) -> None:
     reopened.close()
 
 
-def test_a_ledger_from_before_cursors_gains_the_table_and_keeps_its_rows(
+def test_a_ledger_from_before_cursors_gains_the_table_on_open(
         ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     step = schema.MIGRATIONS.index(schema._add_cursors)
     monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:step])

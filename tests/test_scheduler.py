@@ -27,7 +27,7 @@ from uploader.ledger.lock import RunLock
 from uploader.ledger.schema import run_lock, runs
 from uploader.sandbox import SandboxServer
 from uploader.scheduling import JOB_ID, RunCounter, build_scheduler, scheduled_run
-from uploader.settings import ScheduleSettings, load_settings
+from uploader.settings import ScheduleSettings
 
 
 def leads(n: int, prefix: str) -> str:
@@ -132,7 +132,8 @@ def test_sigterm_lets_the_run_in_flight_finish_then_exits_0(project: Project, en
     assert "stopped (1 runs finished, 0 failed, 0 missed, 0 skipped" in out
     assert len(sandbox.accepted()) == 30
     with create_engine(f"sqlite:///{project.ledger_file}").connect() as conn:
-        assert conn.execute(select(runs.c.sent, runs.c.exit_code, runs.c.started_by)).all() == [(30, 0, "schedule")]
+        assert conn.execute(select(runs.c.sent, runs.c.exit_code, runs.c.started_by, runs.c.error)).all() == [
+            (30, 0, "schedule", None)]
     assert _lock_holder(project) is None
 
 
@@ -150,6 +151,7 @@ def test_two_timed_runs_the_second_sends_only_the_rows_added_in_between(project:
         out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     first, second = _runs(project)[:2]
+    assert (first.error, second.error) == (None, None), err
     assert (first.rows_read, first.sent, second.rows_read, second.sent) == (2, 2, 1, 1)
     assert sorted(e["user_data"]["external_id"] for e in sandbox.accepted()) == sorted(
         hashlib.sha256(x.encode()).hexdigest() for x in ("first-0", "first-1", "second-0"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import math
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, event
 
+from connectors import Window
 from connectors.sql_query import SqlQuery
 from tests.crm import Crm, ago, sample_sources, write_config
+from uploader.errors import SourceError
 from uploader.ledger import Ledger
 from uploader.pipeline import run_once
 from uploader.sandbox import SandboxServer
@@ -39,6 +40,22 @@ def sha(text: str) -> str:
 
 def keys(events: list[dict]) -> list[tuple[str, str]]:
     return sorted((e["event_name"], e["custom_data"]["order_id"]) for e in events)
+
+
+class _NoCursor:
+    """A SourceState with no stored cursor and no memory: for reading one window directly."""
+
+    def cursor(self, source: str) -> str | None:
+        return None
+
+    def set_cursor(self, source: str, value: str, now: float) -> None:
+        raise AssertionError("not expected")
+
+    def is_processed(self, source: str, sha256: str) -> bool:
+        return False
+
+    def mark_processed(self, source: str, sha256: str, name: str, rows: int, now: float) -> None:
+        raise AssertionError("not expected")
 
 
 @pytest.fixture
@@ -92,20 +109,21 @@ def test_the_sample_crm_arrives_once_and_the_next_run_takes_only_the_changes(
     cursor = stored_cursor(settings, "crm_deals")
     assert cursor is not None and cursor.endswith("Z")
     until = datetime.fromisoformat(cursor)
-    assert math.floor(before) <= until.timestamp() <= math.floor(after)
+    assert before <= until.timestamp() <= after
     assert crm.checksum() == untouched
 
-    # After the run the CRM changes; the changed rows carry the first run's end as updated_at,
-    # the closed lower bound of the next window.
+    # After the run the CRM changes. Some rows carry the first run's end as updated_at (stored to
+    # the second on SQLite and MySQL), the closed lower bound of the next window; the updates get
+    # theirs from the database (trigger, ON UPDATE), just before the next run starts.
     crm.insert("deals", id=1008, contact_id=106, stage="closed_won", channel="phone", amount=Decimal("45.10"),
                currency="USD", closed_at=ago(hours=1), updated_at=until)
-    crm.update("deals", 1001, amount=Decimal("1300.00"), updated_at=until)          # already sent
-    crm.update("deals", 1004, stage="closed_won", closed_at=ago(minutes=20), updated_at=until)
+    crm.update("deals", 1001, amount=Decimal("1300.00"))                            # already sent
+    crm.update("deals", 1004, stage="closed_won", closed_at=ago(minutes=20))
     crm.update("leads", 2003, status="qualified", qualified_at=ago(minutes=30), updated_at=until)
     crm.insert("renewals", id=3003, contact_id=103, deal_id=1003, amount=Decimal("2300.50"), currency="EUR",
                renewed_at=ago(minutes=10), updated_at=until)
     changed = crm.checksum()
-    second = run_once(settings, clock=lambda: time.time() + 1)  # a later run, at least a second on
+    second = run_once(settings)
 
     new = sandbox.accepted()[len(accepted):]
     assert keys(new) == [("Lead", "2003"), ("Purchase", "1004"), ("Purchase", "1008"), ("Subscribe", "3003")]
@@ -246,28 +264,12 @@ def test_the_connector_never_writes_even_when_its_query_tries(crm: Crm, crm_url:
     settings = settings_for(tmp_path / "project", config, {}, crm_url)
     (unit,) = SqlQuery(settings.sources[0], chunk_size=100).units()
     unit.is_done(_NoCursor())
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(SourceError) as caught:
         list(unit.chunks())
     message = str(caught.value)
-    assert type(caught.value).__name__ == "SourceError" and "\n" not in message
+    assert message.startswith(f"the query {tmp_path / 'evil.sql'} failed on ") and "\n" not in message
     assert any(word in message.lower() for word in ("read-only", "readonly", "read only")), message
     assert crm.checksum() == untouched
-
-
-class _NoCursor:
-    """A SourceState with no stored cursor and no memory: for reading one window directly."""
-
-    def cursor(self, source: str) -> str | None:
-        return None
-
-    def set_cursor(self, source: str, value: str, now: float) -> None:
-        raise AssertionError("not expected")
-
-    def is_processed(self, source: str, sha256: str) -> bool:
-        return False
-
-    def mark_processed(self, source: str, sha256: str, name: str, rows: int, now: float) -> None:
-        raise AssertionError("not expected")
 
 
 def test_lookback_rereads_late_rows_and_the_ledger_drops_what_it_has(
@@ -283,7 +285,7 @@ def test_lookback_rereads_late_rows_and_the_ledger_drops_what_it_has(
     crm.insert("deals", id=2, contact_id=1, stage="closed_won", channel="web", amount=Decimal("6.00"),
                currency="USD", closed_at=ago(hours=1), updated_at=cursor - timedelta(minutes=20))
     crm.update("deals", 1, updated_at=cursor - timedelta(minutes=10))  # re-read, already sent
-    second = run_once(settings, clock=lambda: time.time() + 1)
+    second = run_once(settings)
     assert keys(sandbox.accepted()) == [("Purchase", "1"), ("Purchase", "2")]
     assert second.rows_read == 2 and second.duplicates == 1
 
@@ -296,7 +298,8 @@ def test_an_unreachable_crm_skips_its_source_with_one_line_and_no_password(
     report = run_once(settings)
     assert report.exit_code() == 1
     (error,) = report.file_errors
-    assert error.startswith("crm_deals/updated_at ") and "cannot connect to postgresql+psycopg://crm_reader:***@127.0.0.1:1/crm" in error
+    assert error.startswith("crm_deals/updated_at ")
+    assert ": cannot connect to postgresql+psycopg://crm_reader:***@127.0.0.1:1/crm: connection failed" in error
     assert "s3cret" not in error and "\n" not in error
     assert stored_cursor(settings, "crm_deals") is None
 
@@ -307,3 +310,21 @@ def test_a_missing_sqlite_crm_is_not_created(tmp_path: Path, env: dict[str, str]
     report = run_once(settings)
     assert len(report.file_errors) == 3 and "unable to open database file" in report.file_errors[0]
     assert not missing.exists() and not missing.parent.exists()
+
+
+def test_old_deals_touched_today_are_not_refused_and_a_backfill_leaves_the_cursor(
+        crm: Crm, crm_url: str, tmp_path: Path, env: dict[str, str], sandbox: SandboxServer) -> None:
+    crm.insert("contacts", id=1, email="old@example.com")
+    for row, closed, updated in ((1, ago(days=3), ago(days=3)), (2, ago(hours=2), ago(hours=1)),
+                                 (3, ago(days=9), ago(days=2))):  # closed long ago, a note added since
+        crm.insert("deals", id=row, contact_id=1, stage="closed_won", channel="web", amount=Decimal("7.00"),
+                   currency="USD", closed_at=closed, updated_at=updated)
+    settings = settings_for(tmp_path / "project", sample_sources(only="crm_deals"), env, crm_url)
+    first = run_once(settings)
+    assert keys(sandbox.accepted()) == [("Purchase", "1"), ("Purchase", "2")]
+    assert first.rows_read == 2 and first.refused_total == 0 and first.exit_code() == 0
+    cursor = stored_cursor(settings, "crm_deals")
+
+    backfill = run_once(settings, window=Window(time.time() - 10 * 86_400, None))
+    assert backfill.rows_read == 3 and backfill.events_new == 0 and backfill.sent == 0  # deal 3 is too old
+    assert stored_cursor(settings, "crm_deals") == cursor

@@ -36,7 +36,7 @@ class State:
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def unit(window: Window | None = None, **settings: object) -> SqlWindow:
@@ -49,11 +49,18 @@ def unit(window: Window | None = None, **settings: object) -> SqlWindow:
 def test_the_first_run_reads_the_last_seven_days_up_to_the_run_start() -> None:
     first, state = unit(), State()
     assert not first.is_done(state)
-    assert (first.since, first.until) == (NOW // 1 - 7 * DAY, NOW // 1)
+    assert (first.since, first.until) == (NOW // 1 - 7 * DAY, NOW)
     assert first.label == "updated_at 2026-11-13T10:00Z..2026-11-20T10:00Z"
-    assert first.key == "crm:2026-11-13T10:00:00Z..2026-11-20T10:00:00Z"
+    assert first.key == "crm:2026-11-13T10:00:00Z..2026-11-20T10:00:00.750000Z"
     first.commit(state, 10, NOW)
-    assert state.cursors == {"crm": "2026-11-20T10:00:00Z"}
+    assert state.cursors == {"crm": "2026-11-20T10:00:00.750000Z"}
+
+
+def test_the_next_run_starts_at_the_whole_second_of_the_cursor() -> None:
+    # Rows a database stored as 10:00:00 (to the second) may be from after the last run began.
+    later = unit()
+    assert not later.is_done(State("2026-11-20T10:00:00.750000Z"))
+    assert later.since == NOW // 1
 
 
 def test_a_configured_start_and_then_the_stored_cursor_minus_the_lookback() -> None:
@@ -61,7 +68,7 @@ def test_a_configured_start_and_then_the_stored_cursor_minus_the_lookback() -> N
     assert not started.is_done(State()) and started.since == NOW // 1 - 2 * DAY
     later = unit(lookback=2 * HOUR, start=NOW - 2 * DAY)
     assert not later.is_done(State(iso(NOW - 5 * HOUR)))
-    assert (later.since, later.until) == (NOW // 1 - 7 * HOUR, NOW // 1)
+    assert (later.since, later.until) == (NOW // 1 - 7 * HOUR, NOW)
 
 
 def test_an_empty_window_is_done_and_the_cursor_never_moves_back() -> None:
@@ -74,22 +81,26 @@ def test_an_empty_window_is_done_and_the_cursor_never_moves_back() -> None:
     assert state.cursors["crm"] == iso(NOW + HOUR)
 
 
-@pytest.mark.parametrize(("since", "until", "moves_to"), [
-    pytest.param(NOW - 3 * DAY, None, NOW, id="from-before-the-cursor-to-now"),
-    pytest.param(NOW - 3 * DAY, NOW - 10 * HOUR, None, id="an-older-range"),
-    pytest.param(NOW - 12 * HOUR, NOW - 6 * HOUR, NOW - 6 * HOUR, id="covering-the-cursor"),
-    pytest.param(NOW - 6 * HOUR, NOW - 2 * HOUR, None, id="detached-after-the-cursor"),
-    pytest.param(None, NOW + DAY, NOW, id="open-start-capped-at-now"),
+@pytest.mark.parametrize(("since", "until"), [
+    pytest.param(NOW - 3 * DAY, None, id="from-before-the-cursor-to-now"),
+    pytest.param(NOW - 3 * DAY, NOW - 10 * HOUR, id="an-older-range"),
+    pytest.param(NOW - 6 * HOUR, NOW - 2 * HOUR, id="after-the-cursor"),
+    pytest.param(None, NOW + DAY, id="open-start-capped-at-now"),
 ])
-def test_a_backfill_reads_its_window_and_moves_the_cursor_only_forward_without_gaps(
-        since: float | None, until: float | None, moves_to: float | None) -> None:
+def test_a_backfill_reads_its_window_and_leaves_the_cursor(since: float | None, until: float | None) -> None:
     state = State(iso(NOW - 8 * HOUR))
     backfill = unit(Window(since, until), lookback=HOUR)
     assert not backfill.is_done(state)
     assert backfill.since == (since // 1 if since else 0)
-    assert backfill.until == min(until or NOW, NOW) // 1
+    assert backfill.until == min(until or NOW, NOW)
+    assert backfill._params("postgresql")["oldest"] == datetime.fromtimestamp(
+        min(backfill.since, NOW - 7 * DAY), UTC)
     backfill.commit(state, 0, NOW)
-    assert state.cursors["crm"] == iso(moves_to if moves_to else NOW - 8 * HOUR)
+    assert state.cursors["crm"] == iso(NOW - 8 * HOUR)
+    first = unit(Window(since, until))
+    first.is_done(State())
+    first.commit(state := State(), 0, NOW)
+    assert state.cursors == {}
 
 
 def test_reading_before_the_cursor_is_known_is_a_programming_error() -> None:

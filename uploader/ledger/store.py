@@ -11,10 +11,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import (ColumnElement, Engine, Insert, Table, and_, create_engine, func, insert, or_, select,
-                        tuple_, update)
+from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, bindparam, create_engine, event,
+                        func, insert, or_, select, tuple_, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -79,6 +80,8 @@ class Ledger:
         stamp = _utc(now)
         if "stage_rank" not in batch:
             batch = batch.assign(stage_rank=0)
+        if self.engine.dialect.name == "sqlite":
+            return self._insert_sqlite(dataset_id, source, batch, status, stamp)
         rows = batch[RECORD_COLUMNS].assign(
             dataset_id=dataset_id, source=source, status=status, attempts=0, created_at=stamp, updated_at=stamp,
         ).to_dict("records")
@@ -88,6 +91,23 @@ class Ledger:
                 # Batched inserts report no reliable rowcount here; the returned keys are exact.
                 return len(conn.execute(statement.returning(events.c.event_id), rows).all())
             return conn.execute(statement, rows).rowcount
+
+    def _insert_sqlite(self, dataset_id: str, source: str, batch: pd.DataFrame, status: str, stamp: datetime) -> int:
+        """The same INSERT .. ON CONFLICT DO NOTHING as ``_insert_ignore``, as one executemany of
+        plain tuples: SQLAlchemy's per-row parameter processing costs more than SQLite's insert.
+        The new rows are counted exactly from the connection's change counter."""
+        dialect = self.engine.dialect
+        when = events.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)(stamp)  # as SQLAlchemy writes it
+        constant = (dataset_id, source, status, 0, when, when)
+        columns = [*RECORD_COLUMNS, "dataset_id", "source", "status", "attempts", "created_at", "updated_at"]
+        sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+               "ON CONFLICT DO NOTHING")
+        rows = [(*row, *constant) for row in zip(*(batch[c].tolist() for c in RECORD_COLUMNS))]
+        with self.engine.begin() as conn:
+            driver = conn.connection.dbapi_connection
+            before = driver.total_changes
+            conn.exec_driver_sql(sql, rows)
+            return driver.total_changes - before
 
     def is_processed(self, source: str, sha256: str) -> bool:
         with self.engine.connect() as conn:
@@ -147,18 +167,16 @@ class Ledger:
     def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
         stamp = _utc(now)
         with self.engine.begin() as conn:
-            conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch))
-                         .values(status=SENT, fbtrace_id=fbtrace_id, sent_at=stamp, updated_at=stamp,
-                                 attempts=events.c.attempts + 1, last_error=None))
+            _update_each(conn, dataset_id, batch, status=SENT, fbtrace_id=fbtrace_id, sent_at=stamp, updated_at=stamp,
+                         attempts=events.c.attempts + 1, last_error=None)
 
     def mark_attempt(self, dataset_id: str, batch: Sequence[StoredEvent], error: str,
                      fbtrace_id: str | None, now: float) -> None:
         """Count a failed attempt; the events stay pending for the next run."""
         stamp = _utc(now)
         with self.engine.begin() as conn:
-            conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch))
-                         .values(attempts=events.c.attempts + 1, last_error=error[:2000],
-                                 fbtrace_id=fbtrace_id, updated_at=stamp))
+            _update_each(conn, dataset_id, batch, attempts=events.c.attempts + 1, last_error=error[:2000],
+                         fbtrace_id=fbtrace_id, updated_at=stamp)
 
     def cancel(self, dataset_id: str, source: str, batch: pd.DataFrame, now: float) -> set[tuple[str, str]]:
         """Conversions cancelled in the CRM: never sent from now on (recorded as cancelled when
@@ -190,9 +208,8 @@ class Ledger:
         """Meta refused this event itself: it is not sent again until ``requeue_failed``."""
         stamp = _utc(now)
         with self.engine.begin() as conn:
-            conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys([event]))
-                         .values(status=FAILED, attempts=events.c.attempts + 1, last_error=error[:2000],
-                                 fbtrace_id=fbtrace_id, updated_at=stamp))
+            _update_each(conn, dataset_id, [event], status=FAILED, attempts=events.c.attempts + 1,
+                         last_error=error[:2000], fbtrace_id=fbtrace_id, updated_at=stamp)
 
     def requeue_failed(self, dataset_id: str, now: float) -> tuple[int, int]:
         """Failed events back to pending (once the operator fixed the cause); those now too
@@ -232,10 +249,30 @@ def _engine(url: str) -> Engine:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url)
+            event.listen(engine, "connect", _sqlite_durability)
+            return engine
         return create_engine(url)
     except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigError(f"ledger.url: cannot use {make_url(url).render_as_string(hide_password=True)!r} "
                           f"({_first_line(exc)})") from None
+
+
+def _sqlite_durability(connection: Any, record: Any) -> None:
+    """A file ledger on SQLite: write-ahead log, synced at checkpoints rather than at every commit.
+
+    A commit is then durable against a crash of the process (a SIGKILL, an exception, an OOM
+    kill): it is in the log when ``commit`` returns. A power cut or a crash of the machine itself
+    may lose the last few commits, never more and never out of order (the log is replayed up to
+    its last complete commit), so a lost ``sent`` mark means events are sent again with their
+    same event_id, and a lost record means the file is read again: nothing is lost or doubled in
+    the ledger. Without this every delivered batch would wait for several fsyncs. The log is
+    copied into the database every 10,000 pages (40 MB) rather than every 1,000, so a page that
+    many batches touch is written back once.
+    """
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute("PRAGMA wal_autocheckpoint=10000")
 
 
 def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
@@ -248,6 +285,23 @@ def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
         return insert(table).prefix_with("IGNORE")
     raise ConfigError(f"ledger.url: the {dialect} database is not supported for the ledger "
                       "(use SQLite, PostgreSQL or MySQL/MariaDB)")
+
+
+def _update_each(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
+    """Set ``values`` on these events of the dataset.
+
+    SQLite cannot use the primary key for a row-value IN list (it scans every event of the
+    dataset, so delivering a backlog would be quadratic): there, one UPDATE per event by its
+    primary key, all in one executemany. Elsewhere one UPDATE .. WHERE (name, id) IN (...).
+    """
+    if conn.dialect.name != "sqlite":
+        conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch)).values(**values))
+        return
+    statement = update(events).where(events.c.dataset_id == bindparam("key_dataset"),
+                                     events.c.event_name == bindparam("key_name"),
+                                     events.c.event_id == bindparam("key_id")).values(**values)
+    conn.execute(statement, [{"key_dataset": dataset_id, "key_name": e.event_name, "key_id": e.event_id}
+                             for e in batch])
 
 
 def _keys(batch: Iterable[StoredEvent]) -> ColumnElement[bool]:

@@ -35,9 +35,11 @@ def conform(frame: pd.DataFrame, renames: Mapping[str, str]) -> tuple[pd.DataFra
             chosen[field] = column
         else:
             ignored.append(str(column))
-    out = pd.DataFrame(index=frame.index)
-    for field in TEMPLATE:
-        out[field] = as_text(frame[chosen[field]]) if field in chosen else ""
+    # Plain object columns of str: pandas' "str" dtype would cost a missing-value pass per operation.
+    empty = np.full(len(frame), "", dtype=object)
+    out = pd.DataFrame({field: as_text(frame[chosen[field]]) if field in chosen
+                        else pd.Series(empty, index=frame.index, dtype=object, copy=True) for field in TEMPLATE},
+                       index=frame.index)
     return out, ignored
 
 
@@ -51,8 +53,13 @@ def as_text(values: pd.Series) -> pd.Series:
     """
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         values = values.astype(object).map(_typed_text, na_action="ignore")
-    text = values.astype(object).where(values.notna(), "")
-    return text.astype(str).str.strip()
+    text = values.to_numpy(dtype=object)
+    missing = pd.isna(text)
+    if missing.any():
+        text = np.where(missing, "", text)
+    # Every value is a str by now. A plain list keeps dtype object: pandas' "str" dtype would
+    # cost a missing-value pass in every later operation, and .str.strip() a mask of its own.
+    return pd.Series([value.strip() for value in text], index=values.index, name=values.name, dtype=object)
 
 
 def _typed_text(value: object) -> object:

@@ -43,7 +43,7 @@ def _digest(value: object) -> str:
     text = value if isinstance(value, str) else "" if pd.isna(value) else str(value)
     if not text:
         return ""
-    if _SHA256.fullmatch(text):
+    if len(text) == 64 and _SHA256.fullmatch(text):
         return text.lower()
     # surrogatepass: a stray lone surrogate must not crash a whole batch; it never occurs in
     # normaliser output, so this only affects callers hashing raw strings.

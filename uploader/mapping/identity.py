@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import pandas as pd
 
 # Bump only with a migration: changing the recipe would make every old conversion look new.
@@ -18,18 +19,31 @@ def event_ids(frame: pd.DataFrame, by_lead: bool = False) -> pd.Series:
     ``by_lead`` (Conversion Leads): a CRM stage happens once per lead, so event_name +
     lead_id comes first, and the same stage read again in any run is the same event.
     """
-    by_order = RECIPE + "|order|" + frame["event_name"] + "|" + frame["order_id"]
-    seconds = frame["event_time"].fillna(-1).astype("int64").astype(str)
-    keys = frame[MATCH_KEYS[0]]
-    for key in MATCH_KEYS[1:]:
-        keys = keys + "|" + frame[key]
-    by_person = RECIPE + "|person|" + frame["event_name"] + "|" + seconds + "|" + keys
-    recipe = by_order.where(frame["order_id"].ne(""), by_person)
-    if by_lead:
-        recipe = (RECIPE + "|lead|" + frame["event_name"] + "|" + frame["lead_id"]).where(
-            frame["lead_id"].ne(""), recipe)
-    derived = recipe.map(_short_hash)
-    return frame["event_id"].where(frame["event_id"].ne(""), derived)
+    given = _column(frame, "event_id")
+    names, orders = _column(frame, "event_name"), _column(frame, "order_id")
+    todo = given == ""  # only rows without an id of their own are hashed
+    leads = _column(frame, "lead_id") if by_lead else np.full(len(frame), "", dtype=object)
+    by_lead_rows = todo & (leads != "")
+    by_order_rows = todo & ~by_lead_rows & (orders != "")
+    by_person_rows = todo & ~by_lead_rows & ~by_order_rows
+    out = given.copy()
+    out[by_lead_rows] = [_short_hash(f"{RECIPE}|lead|{n}|{lead}")
+                         for n, lead in zip(names[by_lead_rows], leads[by_lead_rows])]
+    out[by_order_rows] = [_short_hash(f"{RECIPE}|order|{n}|{o}")
+                          for n, o in zip(names[by_order_rows], orders[by_order_rows])]
+    out[by_person_rows] = _person_ids(frame[by_person_rows], names[by_person_rows])
+    return pd.Series(out, index=frame.index, dtype=object)
+
+
+def _person_ids(frame: pd.DataFrame, names: np.ndarray) -> list[str]:
+    """event_name + event_time + the hashed match keys, for rows with neither id nor order_id."""
+    seconds = frame["event_time"].fillna(-1).astype("int64").to_numpy()
+    keys = frame[list(MATCH_KEYS)].to_numpy(dtype=object)
+    return [_short_hash(f"{RECIPE}|person|{n}|{t}|" + "|".join(k)) for n, t, k in zip(names, seconds, keys)]
+
+
+def _column(frame: pd.DataFrame, name: str) -> np.ndarray:
+    return frame[name].to_numpy(dtype=object)
 
 
 def lead_stage_id(event_name: str, lead_id: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 
 HASHED_KEYS: tuple[str, ...] = ("em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id")
@@ -35,33 +36,38 @@ def event_json(frame: pd.DataFrame) -> pd.Series:
 
 def _ldu(frame: pd.DataFrame) -> pd.Series:
     """Limited Data Use: the option and where the person is (0 = let Meta geolocate)."""
-    text = ('"data_processing_options":["LDU"],"data_processing_options_country":'
-            + frame["ldu_country"].astype(str) + ',"data_processing_options_state":'
-            + frame["ldu_state"].astype(str) + ",")
-    return text.where(frame["ldu"], "")
-
-
-def _member(key: str, values: pd.Series, encode: type | object) -> pd.Series:
-    """``"key":value,`` where the value is present, else ""."""
-    text = values.astype(str)
-    present = text.ne("")
-    uniques = text[present].unique()
-    encoded = text[present].map(dict(zip(uniques, map(encode, uniques))))
-    out = pd.Series("", index=values.index, dtype=object)
-    out[present] = f'"{key}":' + encoded + ","
+    out = pd.Series("", index=frame.index, dtype=object)
+    ldu = frame["ldu"].to_numpy(dtype=bool)
+    if ldu.any():  # built only for the rows that need it
+        rows = frame[ldu]
+        out[ldu] = ('"data_processing_options":["LDU"],"data_processing_options_country":'
+                    + rows["ldu_country"].astype(str) + ',"data_processing_options_state":'
+                    + rows["ldu_state"].astype(str) + ",")
     return out
 
 
+def _member(key: str, values: pd.Series, encode: type | object) -> pd.Series:
+    """``"key":value,`` where the value is present, else "".
+
+    Each distinct value is encoded once (pd.factorize); values are read as ``str(value)``.
+    """
+    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    prefix = f'"{key}":'
+    texts = (value if isinstance(value, str) else str(value) for value in uniques)
+    encoded = np.array([prefix + encode(text) + "," if text else "" for text in texts] or [""], dtype=object)
+    return pd.Series(encoded[codes], index=values.index, dtype=object)
+
+
 def _object(members: list[pd.Series]) -> pd.Series:
-    joined = members[0]
-    for member in members[1:]:
-        joined = joined + member
+    columns = [member.to_numpy(dtype=object) for member in members]
     # Values never end in a comma (they end in ", }, ] or a digit), so this only trims the separator.
-    return "{" + joined.str.rstrip(",") + "}"
+    joined = ["{" + "".join(parts).rstrip(",") + "}" for parts in zip(*columns)]
+    return pd.Series(joined, index=members[0].index, dtype=object)
 
 
 def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    # What json.dumps(value, ensure_ascii=False) returns for a str, without its per-call overhead.
+    return json.encoder.encode_basestring(value)
 
 
 def _hex(value: str) -> str:

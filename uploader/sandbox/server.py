@@ -439,6 +439,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:  # say so, or a keep-alive client would reuse a closed socket
+            self.send_header("Connection", "close")
         self.end_headers()
         self.wfile.write(payload)
 

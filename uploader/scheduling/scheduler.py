@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from uploader.errors import RunLocked, UploaderError
 from uploader.pipeline import run_once
+from uploader.progress import LogProgress
 from uploader.settings import ScheduleSettings, load_settings
 
 log = logging.getLogger("capi_uploader.schedule")
@@ -44,7 +45,8 @@ def scheduled_run(config_path: str) -> int:
     the scheduler, whose listener logs and counts them."""
     settings = load_settings(Path(config_path))
     try:
-        report = run_once(settings, started_by="schedule")
+        with LogProgress() as progress:  # a service has no terminal: progress as INFO lines
+            report = run_once(settings, started_by="schedule", progress=progress)
     except RunLocked as exc:
         log.warning("scheduled run skipped: %s", exc)
         return SKIPPED

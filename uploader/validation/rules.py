@@ -40,83 +40,92 @@ def _event_name(f: pd.DataFrame, now: float) -> Verdict:
 
 
 def _stage(f: pd.DataFrame, now: float) -> Verdict:
-    message = "stage " + _quoted(f["stage"]) + " has no event name in this source's stage_map"
-    return f["event_name"].eq(""), "stage", message
+    bad = f["event_name"].eq("")
+    return bad, "stage", "stage " + _quoted(f.loc[bad, "stage"]) + " has no event name in this source's stage_map"
 
 
 def _action_source(f: pd.DataFrame, now: float) -> Verdict:
-    message = "action_source " + _quoted(f["action_source"]) + " is not one of " + ", ".join(sorted(ACTION_SOURCES))
-    return ~f["action_source"].isin(ACTION_SOURCES), "action_source", message
+    bad = ~f["action_source"].isin(ACTION_SOURCES)
+    message = "action_source " + _quoted(f.loc[bad, "action_source"]) + " is not one of " + ", ".join(sorted(ACTION_SOURCES))
+    return bad, "action_source", message
 
 
 def _event_time(f: pd.DataFrame, now: float) -> Verdict:
-    message = ("event_time " + _quoted(f["event_time_text"]) + " is not a date and time "
+    bad = f["event_time"].isna()
+    text = f.loc[bad, "event_time_text"]
+    message = ("event_time " + _quoted(text) + " is not a date and time "
                "(use ISO 8601 such as 2026-11-20T14:30:00+01:00, or Unix seconds)")
-    message = message.where(f["event_time_text"].ne(""), "event_time is empty")
-    return f["event_time"].isna(), "event_time", message
+    return bad, "event_time", message.where(text.ne(""), "event_time is empty")
 
 
 def _future(f: pd.DataFrame, now: float) -> Verdict:
-    message = "event_time " + _iso(f["event_time"]) + " is in the future"
-    return f["event_time"] > now, "event_time", message
+    bad = f["event_time"] > now
+    return bad, "event_time", "event_time " + _iso(f.loc[bad, "event_time"]) + " is in the future"
 
 
 def _too_old(f: pd.DataFrame, now: float) -> Verdict:
     window = f["action_source"].map(window_days)
     age_days = (now - f["event_time"]) / 86400
-    message = ("event_time " + _iso(f["event_time"]) + " is " + age_days.round(1).astype(str)
-               + " days old; Meta takes " + f["action_source"] + " events up to "
-               + window.astype(str) + " days old")
     # A cancelled conversion is never sent itself: only its refund's time matters.
-    return (age_days > window) & f["cancelled_at_text"].eq(""), "event_time", message
+    bad = (age_days > window) & f["cancelled_at_text"].eq("")
+    message = ("event_time " + _iso(f.loc[bad, "event_time"]) + " is " + age_days[bad].round(1).astype(str)
+               + " days old; Meta takes " + f.loc[bad, "action_source"] + " events up to "
+               + window[bad].astype(str) + " days old")
+    return bad, "event_time", message
 
 
 def _before_creation(f: pd.DataFrame, now: float) -> Verdict:
-    message = ("the stage time " + _iso(f["event_time"]) + " is before the lead was created ("
-               + _iso(f["lead_created_at"]) + ")")
-    return f["event_time"] < f["lead_created_at"], "event_time", message
+    bad = f["event_time"] < f["lead_created_at"]
+    message = ("the stage time " + _iso(f.loc[bad, "event_time"]) + " is before the lead was created ("
+               + _iso(f.loc[bad, "lead_created_at"]) + ")")
+    return bad, "event_time", message
 
 
 def _cancelled_at(f: pd.DataFrame, now: float) -> Verdict:
-    message = "cancelled_at " + _quoted(f["cancelled_at_text"]) + " is not a date and time"
-    return f["cancelled_at_text"].ne("") & f["cancelled_at"].isna(), "cancelled_at", message
+    bad = f["cancelled_at_text"].ne("") & f["cancelled_at"].isna()
+    return bad, "cancelled_at", "cancelled_at " + _quoted(f.loc[bad, "cancelled_at_text"]) + " is not a date and time"
 
 
 def _lead_id(f: pd.DataFrame, now: float) -> Verdict:
-    message = ("lead_id " + _quoted(f["lead_id"]) + " is not a Meta lead id (15 to 17 digits)").where(
-        f["lead_id"].ne(""), "lead_id is empty: Conversion Leads events need Meta's lead id")
-    return f["lead_required"] & ~f["lead_id"].str.fullmatch(r"\d{15,17}"), "lead_id", message
+    bad = f["lead_required"] & ~f["lead_id"].str.fullmatch(r"\d{15,17}")
+    lead_id = f.loc[bad, "lead_id"]
+    message = ("lead_id " + _quoted(lead_id) + " is not a Meta lead id (15 to 17 digits)").where(
+        lead_id.ne(""), "lead_id is empty: Conversion Leads events need Meta's lead id")
+    return bad, "lead_id", message
 
 
 def _value(f: pd.DataFrame, now: float) -> Verdict:
-    message = "value " + _quoted(f["value_text"]) + " is not a number"
-    return f["value_text"].ne("") & f["value"].isna(), "value", message
+    bad = f["value_text"].ne("") & f["value"].isna()
+    return bad, "value", "value " + _quoted(f.loc[bad, "value_text"]) + " is not a number"
 
 
 def _negative(f: pd.DataFrame, now: float) -> Verdict:
-    return f["value"] < 0, "value", "value " + f["value_text"] + " is negative"
+    bad = f["value"] < 0
+    return bad, "value", "value " + f.loc[bad, "value_text"] + " is negative"
 
 
 def _currency(f: pd.DataFrame, now: float) -> Verdict:
     bad = f["currency"].ne("") & ~f["currency"].isin(currency_codes())
-    return bad, "currency", "currency " + _quoted(f["currency"]) + " is not an ISO 4217 code such as USD or EUR"
+    return bad, "currency", "currency " + _quoted(f.loc[bad, "currency"]) + " is not an ISO 4217 code such as USD or EUR"
 
 
 def _purchase(f: pd.DataFrame, now: float) -> Verdict:
     no_value, no_currency = f["value"].isna(), f["currency"].eq("")
-    missing = pd.Series("value and currency", index=f.index).where(no_value & no_currency,
-                                                                   no_value.map({True: "value", False: "currency"}))
-    column = no_value.map({True: "value", False: "currency"})
     bad = f["event_name"].eq("Purchase") & (no_value | no_currency)
+    no_value, no_currency = no_value[bad], no_currency[bad]
+    column = no_value.map({True: "value", False: "currency"})
+    missing = pd.Series("value and currency", index=column.index).where(no_value & no_currency, column)
     return bad, column, "a Purchase needs value and currency (missing: " + missing + ")"
 
 
 def _no_match_key(f: pd.DataFrame, now: float) -> Verdict:
-    dropped = ("; dropped as invalid: " + (f["em_dropped"].map({True: "email ", False: ""})
-               + f["ph_dropped"].map({True: "phone", False: ""})).str.strip())
+    bad = ~f[list(IDENTIFYING)].ne("").any(axis=1)
+    em_dropped, ph_dropped = f.loc[bad, "em_dropped"], f.loc[bad, "ph_dropped"]
+    dropped = ("; dropped as invalid: " + (em_dropped.map({True: "email ", False: ""})
+               + ph_dropped.map({True: "phone", False: ""})).str.strip())
     message = "no customer information to match on (email, phone, external_id, lead_id or name)"
-    message = message + dropped.where(f["em_dropped"] | f["ph_dropped"], "")
-    return ~f[list(IDENTIFYING)].ne("").any(axis=1), "email", message
+    message = message + dropped.where(em_dropped | ph_dropped, "")
+    return bad, "email", message
 
 
 def _too_little(f: pd.DataFrame, now: float) -> Verdict:
@@ -155,12 +164,16 @@ def refusals(frame: pd.DataFrame, now: float) -> pd.DataFrame:
     reason = pd.Series("", index=frame.index, dtype=object)
     column = reason.copy()
     message = reason.copy()
+    open_rows = pd.Series(True, index=frame.index)
     for code, rule in RULES:
-        open_rows = reason.eq("")
         if not open_rows.any():
             break
-        mask, col, text = rule(frame[open_rows], now)
+        # Every rule looks at each row on its own, so it can see the whole frame (no copy of the
+        # open rows per rule); only the rows still open take its verdict.
+        mask, col, text = rule(frame, now)
+        mask = mask & open_rows
         hit = mask[mask].index
+        open_rows &= ~mask
         reason[hit] = code
         column[hit] = col[hit] if isinstance(col, pd.Series) else col
         message[hit] = text[hit] if isinstance(text, pd.Series) else text

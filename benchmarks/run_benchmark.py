@@ -1,0 +1,301 @@
+"""Throughput and peak memory of each stage, of a whole ``capi-uploader run``, and of Meta's SDK.
+
+    .venv/bin/python benchmarks/run_benchmark.py --rows 1000000
+
+Generates (or reuses) a messy CRM export, then runs every measurement in a child process of its
+own, one after the other, on the same rows: read, map/normalise/hash, validate, ledger write,
+delivery to the sandbox (itself another process, ``capi-uploader sandbox``, over loopback), a
+whole ``capi-uploader run`` against a fresh sandbox and ledger, and Meta's ``facebook-business``
+SDK building the same events. Peak memory is each child's own maximum resident set size
+(``os.wait4``). Prints a markdown table and the ratios to the SDK, and writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402
+
+TOKEN = "bench-token-0123456789"
+DATASET = "1234567890123"
+STAGES = ("read", "map", "validate", "ledger", "deliver", "sdk")
+CONFIG = """\
+[ledger]
+url = "sqlite:///{ledger}"
+
+[run]
+chunk_size = {chunk_size}
+
+[meta]
+batch_size = 1000
+concurrency = 4
+
+[[sources]]
+name = "crm"
+type = "csv"
+path = "drop"
+default_country = "US"
+timezone = "America/New_York"
+
+[sources.stage_map]
+"Closed Won" = "Purchase"
+"Qualified" = "Lead"
+"""
+LABELS = {"read": "read CSV", "map": "map / normalise / hash", "validate": "validate",
+          "ledger": "ledger write (SQLite)", "deliver": "delivery to the sandbox",
+          "run": "**whole `capi-uploader run`**", "sdk": "Meta SDK: build + normalise + JSON"}
+
+
+@dataclass
+class Measure:
+    """One child process: what it did, how long, and its peak resident memory."""
+
+    stage: str
+    rows: int
+    units: int
+    seconds: float
+    peak_mb: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--data", type=Path, default=HERE / "data", help="where generated CSVs are kept")
+    parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    parser.add_argument("--stages", default=",".join(STAGES + ("run",)),
+                        help="comma-separated subset of " + ", ".join(STAGES + ("run",)))
+    parser.add_argument("--json", type=Path, default=HERE / "results.json", help="where to write the results")
+    return parser.parse_args(argv)
+
+
+def data_file(args: argparse.Namespace) -> Path:
+    """The CSV for these rows and seed; regenerated when missing or more than a day old (its
+    times must stay inside Meta's 7-day window)."""
+    path = args.data / f"crm-{args.rows}-{args.seed}.csv"
+    meta_path = path.with_suffix(".json")
+    if path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("rows") == args.rows and time.time() - meta["now"] < 86_400:
+            return path
+    print(f"generating {args.rows:,} rows -> {path}", file=sys.stderr)
+    generate.generate(path, args.rows, args.seed, generate.default_now())
+    return path
+
+
+def prepare_work(work: Path, csv: Path, chunk_size: int, ledger: str) -> Path:
+    """A config beside a drop folder holding (a link to) the CSV; returns the config path."""
+    drop = work / "drop"
+    shutil.rmtree(drop, ignore_errors=True)
+    drop.mkdir(parents=True)
+    (drop / csv.name).symlink_to(csv.resolve())
+    config = work / "capi-uploader.toml"
+    config.write_text(CONFIG.format(ledger=ledger, chunk_size=chunk_size), encoding="utf-8")
+    return config
+
+
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> tuple[str, float, float, int]:
+    """Run a child to completion: (stdout, wall seconds, peak RSS in MB, exit code)."""
+    started = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        child = subprocess.Popen(command, stdout=out, env=env, cwd=cwd)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode("utf-8", errors="replace")
+    return text, seconds, usage.ru_maxrss / 1024, child.returncode  # ru_maxrss is in KiB on Linux
+
+
+def run_stage(stage: str, config: Path, csv: Path, env: dict[str, str]) -> Measure:
+    command = [sys.executable, str(HERE / "stages.py"), stage, "--config", str(config), "--csv", str(csv)]
+    text, _, peak, code = measure(command, env, config.parent)
+    if code != 0:
+        raise SystemExit(f"stage {stage} failed with exit code {code}")
+    result = json.loads(text.strip().splitlines()[-1])
+    extra = {k: v for k, v in result.items() if k not in ("stage", "rows", "units", "seconds")}
+    return Measure(stage, result["rows"], result["units"], result["seconds"], peak, extra)
+
+
+class Sandbox:
+    """``capi-uploader sandbox`` in a process of its own, on a free loopback port."""
+
+    def __init__(self) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [str(uploader_command()), "sandbox", "--port", str(self.port), "--token", TOKEN,
+                   "--dataset", DATASET]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        if "listening" not in line:
+            self.process.kill()
+            raise SystemExit(f"the sandbox did not start: {line!r}")
+
+    def accepted(self) -> int:
+        """Events the sandbox took (from its request log, not its event list, which is large)."""
+        with urllib.request.urlopen(f"{self.url}/_sandbox/requests", timeout=60) as answer:
+            requests = json.load(answer)["requests"]
+        return sum(r["n_events"] for r in requests if r["status"] == 200 and r["method"] == "POST")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+def uploader_command() -> Path:
+    script = Path(sys.executable).parent / "capi-uploader"
+    if not script.exists():
+        raise SystemExit(f"{script} not found: install the project (pip install -e '.[bench]')")
+    return script
+
+
+def child_env(graph_url: str = "http://127.0.0.1:9") -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("META_", "CAPI_UPLOADER"))}
+    env.update(META_ACCESS_TOKEN=TOKEN, META_DATASET_ID=DATASET, META_GRAPH_URL=graph_url, PYTHONHASHSEED="0")
+    return env
+
+
+def whole_run(work: Path, csv: Path, chunk_size: int) -> Measure:
+    """``capi-uploader run`` from process start to exit, against a fresh sandbox and ledger."""
+    config = prepare_work(work / "run", csv, chunk_size, "state/ledger.db")
+    sandbox = Sandbox()
+    try:
+        text, seconds, peak, code = measure([str(uploader_command()), "--config", str(config), "run"],
+                                            child_env(sandbox.url), config.parent)
+        accepted = sandbox.accepted()
+    finally:
+        sandbox.stop()
+    if code not in (0, 1):
+        raise SystemExit(f"capi-uploader run failed with exit code {code}:\n{text}")
+    rows = json.loads(csv.with_suffix(".json").read_text())["rows"]
+    return Measure("run", rows, accepted, seconds, peak,
+                   {"exit_code": code, "ledger": ledger_counts(config.parent / "state" / "ledger.db"),
+                    "summary": text.strip().splitlines()[:12]})
+
+
+def ledger_counts(path: Path) -> dict[str, int]:
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        return dict(db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall())
+
+
+def run_all(args: argparse.Namespace, work: Path) -> dict[str, Measure]:
+    csv = data_file(args).resolve()
+    wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
+    config = prepare_work(work / "stages", csv, args.chunk_size, "state/ledger.db")
+    shutil.rmtree(config.parent / "state", ignore_errors=True)
+    results: dict[str, Measure] = {}
+    for stage in [s for s in STAGES if s in wanted]:
+        print(f"measuring {stage} ...", file=sys.stderr)
+        if stage == "deliver":
+            sandbox = Sandbox()
+            try:
+                results[stage] = run_stage(stage, config, csv, child_env(sandbox.url))
+                results[stage].extra["accepted_by_sandbox"] = sandbox.accepted()
+            finally:
+                sandbox.stop()
+        else:
+            results[stage] = run_stage(stage, config, csv, child_env())
+    if "run" in wanted:
+        print("measuring a whole capi-uploader run ...", file=sys.stderr)
+        results["run"] = whole_run(work, csv, args.chunk_size)
+    return results
+
+
+def machine() -> dict[str, Any]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    versions = {}
+    for name in ("pandas", "numpy", "facebook-business", "phonenumbers", "SQLAlchemy", "httpx"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(), **versions}
+
+
+def table(results: dict[str, Measure]) -> str:
+    sdk = results.get("sdk")
+    lines = ["| stage | rows | rows/s | peak MB | vs SDK |", "|---|---:|---:|---:|---:|"]
+    for stage in ("read", "map", "validate", "ledger", "deliver", "run", "sdk"):
+        if stage not in results:
+            continue
+        m = results[stage]
+        ratio = f"{m.rows_per_second / sdk.rows_per_second:.2f}x" if sdk and stage != "sdk" else ""
+        lines.append(f"| {LABELS[stage]} | {m.rows:,} | {m.rows_per_second:,.0f} | {m.peak_mb:,.0f} | {ratio} |")
+    return "\n".join(lines)
+
+
+def verdicts(results: dict[str, Measure]) -> list[str]:
+    """The issue's targets, each with the measured figure."""
+    out = []
+    sdk = results.get("sdk")
+    if sdk and "run" in results:
+        ratio = results["run"].rows_per_second / sdk.rows_per_second
+        out.append(f"whole run vs SDK payload building: {ratio:.2f}x (target >= 2x) "
+                   f"{'MET' if ratio >= 2 else 'NOT MET'}")
+    if sdk and "map" in results:
+        ratio = results["map"].rows_per_second / sdk.rows_per_second
+        out.append(f"map/normalise/hash vs SDK: {ratio:.2f}x (target >= 4x) {'MET' if ratio >= 4 else 'NOT MET'}")
+    if "run" in results:
+        peak = results["run"].peak_mb
+        out.append(f"peak memory of the whole run: {peak:,.0f} MB (target <= 300 MB) "
+                   f"{'MET' if peak <= 300 else 'NOT MET'}")
+    if sdk:
+        phones = sdk.extra.get("phones", {})
+        wrong = sum(v for k, v in phones.items() if k != "same")
+        total = sum(phones.values())
+        out.append(f"phone hashes the SDK gets wrong against Meta's rules: {wrong:,} of {total:,} rows with a "
+                   f"phone ({', '.join(f'{k} {v:,}' for k, v in sorted(phones.items()))})")
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="capi-bench-"))
+    try:
+        results = run_all(args, work)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    report = {"machine": machine(), "rows": args.rows, "seed": args.seed, "chunk_size": args.chunk_size,
+              "results": {k: {**asdict(m), "rows_per_second": m.rows_per_second} for k, m in results.items()},
+              "verdicts": verdicts(results)}
+    args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    info = report["machine"]
+    print(f"\n{args.rows:,} rows, {info['cores']} cores ({info['cpu']}), Python {info['python']}\n")
+    print(table(results))
+    print()
+    for line in report["verdicts"]:
+        print("- " + line)
+    print(f"\nresults written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""One benchmark stage, run in a process of its own so its peak memory is its own.
+
+    python benchmarks/stages.py STAGE --config WORK/capi-uploader.toml --csv FILE
+
+Stages: ``read`` (CSV chunks), ``map`` (map/normalise/hash: ``map_chunk`` without the validation
+rules), ``validate`` (the rules alone), ``ledger`` (recording the mapped events in a new ledger),
+``deliver`` (sending that ledger's pending events to the sandbox named by META_GRAPH_URL) and
+``sdk`` (Meta's SDK building the same events; see sdk_reference.py). Each times only its own
+work (the rows it needs are read and mapped untimed) and prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, when run as a script
+
+from connectors.base import RawChunk  # noqa: E402
+from connectors.csv_folder import CsvFile  # noqa: E402
+from uploader.mapping import engine  # noqa: E402
+from uploader.settings import Settings, load_settings  # noqa: E402
+
+DATASET = "1234567890123"
+
+
+class Stopwatch:
+    """Adds up the time spent inside the functions it wraps."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - started
+        return timed
+
+
+def chunks(settings: Settings, csv: Path) -> Iterator[RawChunk]:
+    """The CSV's raw chunks, read exactly as ``capi-uploader run`` reads them."""
+    source = settings.sources[0]
+    return CsvFile(source.name, csv, source.encoding, settings.chunk_size).chunks()
+
+
+def read_stage(settings: Settings, csv: Path) -> dict[str, Any]:
+    rows, started = 0, time.perf_counter()
+    for raw in chunks(settings, csv):
+        rows += len(raw.frame) + len(raw.bad_lines)
+    return {"rows": rows, "units": rows, "seconds": time.perf_counter() - started}
+
+
+def map_stage(settings: Settings, csv: Path, validate: bool) -> dict[str, Any]:
+    """``map_chunk`` timed; the validation rules (``refusals``) timed apart and reported as
+    the ``validate`` stage, the rest as ``map``."""
+    rules, whole = Stopwatch(), Stopwatch()
+    engine.refusals = rules.wrap(engine.refusals)
+    mapper = whole.wrap(engine.map_chunk)
+    rows = events = refused = 0
+    now = time.time()
+    for raw in chunks(settings, csv):
+        mapped = mapper(raw, settings.sources[0], now)
+        rows += len(raw.frame) + len(raw.bad_lines)
+        events, refused = events + len(mapped.events), refused + len(mapped.refused)
+    seconds = rules.seconds if validate else whole.seconds - rules.seconds
+    return {"rows": rows, "units": events, "refused": refused, "seconds": seconds}
+
+
+def ledger_stage(settings: Settings, csv: Path) -> dict[str, Any]:
+    """Record every chunk's events in a new ledger, as the pipeline does; only ``record`` is timed."""
+    from uploader.ledger import Ledger
+
+    ledger = Ledger.open(settings.ledger_url)
+    writes, rows, new = Stopwatch(), 0, 0
+    record = writes.wrap(ledger.record)
+    now = time.time()
+    for raw in chunks(settings, csv):
+        mapped = engine.map_chunk(raw, settings.sources[0], now)
+        rows += len(raw.frame) + len(raw.bad_lines)
+        new += record(DATASET, settings.sources[0].name, mapped.events.drop_duplicates(["event_name", "event_id"]), now)
+    ledger.close()
+    return {"rows": rows, "units": new, "seconds": writes.seconds}
+
+
+def deliver_stage(settings: Settings, csv: Path) -> dict[str, Any]:
+    """Send every pending event of the ledger the ``ledger`` stage wrote."""
+    from uploader.delivery import GraphClient, deliver
+    from uploader.ledger import Ledger
+
+    ledger = Ledger.open(settings.ledger_url)
+    with GraphClient(settings.meta) as client:
+        started = time.perf_counter()
+        result = deliver(ledger, client, settings.meta, time.time)
+        seconds = time.perf_counter() - started
+    ledger.close()
+    rows = json.loads(csv.with_suffix(".json").read_text())["rows"]
+    return {"rows": rows, "units": result.sent, "failed": result.failed, "pending_left": result.pending_left,
+            "seconds": seconds}
+
+
+def sdk_stage(settings: Settings, csv: Path) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import sdk_reference
+
+    source = settings.sources[0]
+    result = sdk_reference.run(csv, settings.chunk_size, (source.default_country or "").lower(),
+                               {k.lower(): v for k, v in source.stage_map.items()})
+    return {"rows": result.rows, "units": result.events, "seconds": result.build_seconds,
+            "prepare_seconds": result.prepare_seconds, "json_bytes": result.json_bytes,
+            "phones": dict(result.phones)}
+
+
+STAGES: dict[str, Callable[[Settings, Path], dict[str, Any]]] = {
+    "read": read_stage,
+    "map": lambda settings, csv: map_stage(settings, csv, validate=False),
+    "validate": lambda settings, csv: map_stage(settings, csv, validate=True),
+    "ledger": ledger_stage,
+    "deliver": deliver_stage,
+    "sdk": sdk_stage,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stage", choices=sorted(STAGES))
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--csv", type=Path, required=True)
+    args = parser.parse_args(argv)
+    result = STAGES[args.stage](load_settings(args.config), args.csv)
+    print(json.dumps({"stage": args.stage, **result}))
+
+
+if __name__ == "__main__":
+    main()
