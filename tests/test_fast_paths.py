@@ -383,3 +383,22 @@ def test_sqlite_ledger_marks_exactly_the_batch(tmp_path: Path) -> None:
     assert other == "pending" and ledger.count("ds", "pending") == 6
     with ledger.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+# --- phones: the slow path's canonical check may be answered by the (exact) fast path ----------------
+
+
+def _phone_one_reference(text: str, region: str) -> str:
+    digits = N._phone_parse(text, region)
+    return digits if digits and N._phone_parse("+" + digits, "") == digits else ""
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.one_of(st.sampled_from(["020 7946 0958", "030 2005861", "06 12 34 56 78",
+                                                     "+44 (0)20 7946 0958", "+31 0000000", "0044 20 7946 0958"]),
+                                    st.text(alphabet="0123456789+ ()-", min_size=1, max_size=16)),
+                          st.sampled_from(["us", "gb", "de", "fr", "nl", "it", "au", ""])), max_size=20))
+def test_phone_slow_path_equals_phonenumbers_alone(pairs: list[tuple[str, str]]) -> None:
+    for text, region in pairs:
+        prepared = N._phone_prepare_one(text)
+        assert N._phone_one(prepared, region) == _phone_one_reference(prepared, region), (text, region)

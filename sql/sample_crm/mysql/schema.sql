@@ -51,3 +51,23 @@ CREATE TABLE renewals (
     FOREIGN KEY (contact_id) REFERENCES contacts (id),
     FOREIGN KEY (deal_id) REFERENCES deals (id)
 ) DEFAULT CHARSET = utf8mb4;
+
+-- Conversion Leads (README "Lead quality with CRM stages"): leads that came from Meta Lead Ads,
+-- with Meta's lead id, advertising consent and creation time (UTC), and one row per stage change.
+CREATE TABLE ad_leads (
+    id            INT NOT NULL PRIMARY KEY,
+    contact_id    INT NOT NULL,
+    meta_lead_id  VARCHAR(20) NOT NULL,
+    ads_consent   VARCHAR(10),
+    created_at    DATETIME NOT NULL,
+    FOREIGN KEY (contact_id) REFERENCES contacts (id)
+) DEFAULT CHARSET = utf8mb4;
+
+CREATE TABLE lead_stage_history (
+    id          INT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+    ad_lead_id  INT NOT NULL,
+    stage       VARCHAR(20) NOT NULL,
+    changed_at  DATETIME NOT NULL,
+    INDEX ix_stage_history_changed (changed_at),
+    FOREIGN KEY (ad_lead_id) REFERENCES ad_leads (id)
+) DEFAULT CHARSET = utf8mb4;

@@ -32,3 +32,21 @@ INSERT INTO leads (id, contact_id, status, qualified_at, updated_at) VALUES
 INSERT INTO renewals (id, contact_id, deal_id, amount, currency, renewed_at, updated_at) VALUES
     (3001, 108, NULL, 4800.00, 'USD', UTC_TIMESTAMP() - INTERVAL 12 HOUR, CURRENT_TIMESTAMP - INTERVAL 12 HOUR),
     (3002, 101, 1001, 1250.00, 'USD', UTC_TIMESTAMP() - INTERVAL 4 HOUR, CURRENT_TIMESTAMP - INTERVAL 4 HOUR);
+
+-- Conversion Leads: lead 4001 (California, consent) goes new -> mql -> sql; 4002 (Texas, consent)
+-- jumps from new to won; 4003 said no to advertising; 4004 was never asked. With the sample
+-- policies (consent required) 5 stage events are sent: 3 for 4001 and 2 for 4002.
+INSERT INTO ad_leads (id, contact_id, meta_lead_id, ads_consent, created_at) VALUES
+    (4001, 104, '100000000000401', 'yes', UTC_TIMESTAMP() - INTERVAL 60 HOUR),
+    (4002, 106, '100000000000402', 'yes', UTC_TIMESTAMP() - INTERVAL 30 HOUR),
+    (4003, 105, '100000000000403', 'no', UTC_TIMESTAMP() - INTERVAL 12 HOUR),
+    (4004, 102, '100000000000404', NULL, UTC_TIMESTAMP() - INTERVAL 10 HOUR);
+
+INSERT INTO lead_stage_history (id, ad_lead_id, stage, changed_at) VALUES
+    (101, 4001, 'new', UTC_TIMESTAMP() - INTERVAL 50 HOUR),
+    (102, 4001, 'mql', UTC_TIMESTAMP() - INTERVAL 30 HOUR),
+    (103, 4001, 'sql', UTC_TIMESTAMP() - INTERVAL 20 HOUR),
+    (104, 4002, 'new', UTC_TIMESTAMP() - INTERVAL 25 HOUR),
+    (105, 4002, 'won', UTC_TIMESTAMP() - INTERVAL 3 HOUR),
+    (106, 4003, 'new', UTC_TIMESTAMP() - INTERVAL 11 HOUR),
+    (107, 4004, 'new', UTC_TIMESTAMP() - INTERVAL 9 HOUR);

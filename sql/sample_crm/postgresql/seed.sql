@@ -32,3 +32,21 @@ INSERT INTO leads (id, contact_id, status, qualified_at, updated_at) VALUES
 INSERT INTO renewals (id, contact_id, deal_id, amount, currency, renewed_at, updated_at) VALUES
     (3001, 108, NULL, 4800.00, 'USD', now() - interval '12 hours', now() - interval '12 hours'),
     (3002, 101, 1001, 1250.00, 'USD', now() - interval '4 hours', now() - interval '4 hours');
+
+-- Conversion Leads: lead 4001 (California, consent) goes new -> mql -> sql; 4002 (Texas, consent)
+-- jumps from new to won; 4003 said no to advertising; 4004 was never asked. With the sample
+-- policies (consent required) 5 stage events are sent: 3 for 4001 and 2 for 4002.
+INSERT INTO ad_leads (id, contact_id, meta_lead_id, ads_consent, created_at) VALUES
+    (4001, 104, '100000000000401', 'yes', now() - interval '60 hours'),
+    (4002, 106, '100000000000402', 'yes', now() - interval '30 hours'),
+    (4003, 105, '100000000000403', 'no', now() - interval '12 hours'),
+    (4004, 102, '100000000000404', NULL, now() - interval '10 hours');
+
+INSERT INTO lead_stage_history (id, ad_lead_id, stage, changed_at) VALUES
+    (101, 4001, 'new', now() - interval '50 hours'),
+    (102, 4001, 'mql', now() - interval '30 hours'),
+    (103, 4001, 'sql', now() - interval '20 hours'),
+    (104, 4002, 'new', now() - interval '25 hours'),
+    (105, 4002, 'won', now() - interval '3 hours'),
+    (106, 4003, 'new', now() - interval '11 hours'),
+    (107, 4004, 'new', now() - interval '9 hours');

@@ -53,3 +53,21 @@ CREATE TRIGGER leads_touch AFTER UPDATE ON leads WHEN NEW.updated_at IS OLD.upda
 BEGIN UPDATE leads SET updated_at = datetime('now') WHERE id = NEW.id; END;
 CREATE TRIGGER renewals_touch AFTER UPDATE ON renewals WHEN NEW.updated_at IS OLD.updated_at
 BEGIN UPDATE renewals SET updated_at = datetime('now') WHERE id = NEW.id; END;
+
+-- Conversion Leads (README "Lead quality with CRM stages"): leads that came from Meta Lead Ads,
+-- with Meta's lead id, advertising consent and creation time (UTC), and one row per stage change.
+CREATE TABLE ad_leads (
+    id            INTEGER PRIMARY KEY,
+    contact_id    INTEGER NOT NULL REFERENCES contacts(id),
+    meta_lead_id  TEXT NOT NULL,
+    ads_consent   TEXT,
+    created_at    TEXT NOT NULL
+);
+
+CREATE TABLE lead_stage_history (
+    id          INTEGER PRIMARY KEY,
+    ad_lead_id  INTEGER NOT NULL REFERENCES ad_leads(id),
+    stage       TEXT NOT NULL,
+    changed_at  TEXT NOT NULL
+);
+CREATE INDEX ix_stage_history_changed ON lead_stage_history (changed_at);
