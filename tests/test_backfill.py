@@ -38,7 +38,7 @@ def test_a_ten_day_backfill_sends_the_last_seven_days_and_reports_the_rest_expir
     since = (datetime.now(UTC) - timedelta(days=10)).strftime("%Y-%m-%d")
     result = cli("--config", str(project.config), "backfill", "--since", since, env=env)
     assert result.returncode == 1, result.stderr  # expired events need a look
-    assert result.stdout.startswith("capi-uploader backfill: 10 rows read from 10 file(s)")
+    assert result.stdout.startswith("capi-uploader backfill: 10 rows read from 10 files")
     assert "  rows refused:         0\n" in result.stdout
     assert "  expired when read (older than Meta accepts, not sent): 3\n" in result.stdout
     assert "  sent to Meta:         7\n" in result.stdout
@@ -77,7 +77,7 @@ def test_a_dry_run_records_and_sends_nothing(project: Project, env: dict[str, st
     since = (datetime.now(UTC) - timedelta(days=9)).strftime("%Y-%m-%d")
     result = cli("--config", str(project.config), "backfill", "--since", since, "--dry-run", env=env)
     assert result.returncode == 1
-    assert result.stdout.startswith("capi-uploader backfill dry run: 9 rows read from 9 file(s)")
+    assert result.stdout.startswith("capi-uploader backfill dry run: 9 rows read from 9 files")
     assert "expired when read (older than Meta accepts, not sent): 2" in result.stdout
     assert "sent to Meta" not in result.stdout and sandbox.requests() == []
     ledger = Ledger.open(f"sqlite:///{project.ledger_file}")

@@ -94,7 +94,7 @@ def test_validate_prints_the_summary_and_a_hashed_sample(project: Project) -> No
     project.drop_file("a.csv", good_export())
     result = cli("--config", str(project.config), "validate")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("capi-uploader validate: 1 rows read from 1 file(s)")
+    assert result.stdout.startswith("capi-uploader validate: 1 row read from 1 file")
     assert f'"em": "{hashlib.sha256(b"a@example.com").hexdigest()}"' in result.stdout
     assert "Sample event as it would be sent (hashed):" in result.stdout
     assert "a@example.com" not in result.stdout

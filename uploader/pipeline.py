@@ -132,7 +132,8 @@ class _Reader:
                 log.warning("%s/%s not read: %s", self.source.name, unit.label, exc)
                 self.report.file_errors.append(f"{self.source.name}/{unit.label}: {exc}")
                 continue
-            self.report.files_read.append(unit.label)
+            read = self.report.files_read if isinstance(unit, FileUnit) else self.report.windows_read
+            read.append(unit.label)
             if self.send:
                 self._commit(unit, rows, refused)
 

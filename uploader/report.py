@@ -68,6 +68,7 @@ class RunReport:
     dropped_values: Counter[str] = field(default_factory=Counter)
     ignored_columns: dict[str, set[str]] = field(default_factory=dict)
     files_read: list[str] = field(default_factory=list)
+    windows_read: list[str] = field(default_factory=list)  # SQL query windows
     files_skipped: list[str] = field(default_factory=list)
     file_errors: list[str] = field(default_factory=list)
     quarantine_path: Path | None = None
@@ -133,7 +134,7 @@ class RunReport:
 
     def render(self) -> str:
         """The summary a person reads after a run."""
-        lines = [f"capi-uploader {self.mode}: {self.rows_read} rows read from {len(self.files_read)} file(s)"]
+        lines = [f"capi-uploader {self.mode}: {_count(self.rows_read, 'row')} read from {self._inputs()}"]
         if self.files_skipped:
             lines.append(f"  files already processed, skipped: {len(self.files_skipped)} ({', '.join(self.files_skipped[:5])})")
         if self.files_waiting:
@@ -160,6 +161,12 @@ class RunReport:
             what = "refused and expired rows are" if self.expired_on_read else "refused rows are"
             lines.append(f"  {what} listed in {self.quarantine_path}")
         return "\n".join(lines + self._history_lines())
+
+    def _inputs(self) -> str:
+        parts = [_count(len(self.files_read), "file")]
+        if self.windows_read:
+            parts.append(_count(len(self.windows_read), "query window"))
+        return " and ".join(parts)
 
     def _lead_lines(self) -> list[str]:
         lines = [f"  not sent for want of consent: {count} ({reason})" for reason, count in self.withheld.most_common()]
@@ -204,6 +211,7 @@ class RunReport:
             "withheld_for_consent": dict(self.withheld), "cancelled": self.cancelled, "refunds": self.refunds,
             "stage_gaps": self.stage_gaps,
             "ignored_columns": {source: sorted(cols) for source, cols in self.ignored_columns.items()},
+            "query_windows_read": self.windows_read,
             "files": {"read": self.files_read, "skipped": self.files_skipped, "not_read": self.file_errors,
                       "left_for_next_run": self.files_waiting},
             "sent": self.sent, "failed": self.failed,
@@ -262,3 +270,7 @@ def _iso(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -119,7 +120,8 @@ class GraphClient:
         if response.status_code == 200:
             return GraphError(200, None, None, f"Meta received {body.get('events_received')} of {sent} events",
                               trace)
-        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        found = body.get("error")
+        error: dict[str, Any] = found if isinstance(found, dict) else {}
         return GraphError(
             status=response.status_code,
             code=error.get("code") if isinstance(error.get("code"), int) else None,
@@ -132,7 +134,7 @@ class GraphClient:
         return text.replace(self._token, "***") if self._token else text
 
 
-def _json(response: httpx.Response) -> dict:
+def _json(response: httpx.Response) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:
