@@ -112,6 +112,8 @@ def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> int:
     folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="capi-demo-"))
     (folder / "drop").mkdir(parents=True, exist_ok=True)
     (folder / "capi-uploader.toml").write_text(CONFIG, encoding="utf-8")
+    # No secret here: only what lets `capi-uploader status` (and validate) work in the folder afterwards.
+    (folder / ".env").write_text(f"CRM_DATABASE_URL={CRM_URL}\nMETA_DATASET_ID={DATASET_ID}\n", encoding="utf-8")
     build_sample_crm(folder)
     now = datetime.now(UTC)
     rows = sample_rows(now)
@@ -133,5 +135,6 @@ def run_demo(folder: Path | None, echo: Callable[[str], None] = print) -> int:
         resent = len(sandbox.accepted()) - accepted
     echo(f"\nSecond run sent {resent} events: the ledger ({folder / 'state' / 'ledger.db'}) already held them.")
     ok = first.exit_code() == 0 and accepted == first.sent > 0 and resent == 0
+    echo(f"Look around: cd {folder} && capi-uploader status (or validate, or open the reports/ folder).")
     echo("Demo finished: OK" if ok else "Demo finished: something is off (see above)")
     return 0 if ok else 1
