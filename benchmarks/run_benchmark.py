@@ -29,7 +29,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import generate  # noqa: E402
+import generate
 
 TOKEN = "bench-token-0123456789"
 DATASET = "1234567890123"
@@ -81,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--chunk-size", type=int, default=50_000)
+    parser.add_argument("--chunk-size", type=int, default=15_000)
     parser.add_argument("--data", type=Path, default=HERE / "data", help="where generated CSVs are kept")
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     parser.add_argument("--stages", default=",".join(STAGES + ("run",)),
@@ -237,7 +237,11 @@ def machine() -> dict[str, Any]:
             versions[name] = version(name)
         except PackageNotFoundError:
             versions[name] = None
-    return {"cores": os.cpu_count(), "cpu": model, "python": platform.python_version(), **versions}
+    import psutil
+
+    memory_gb = round(psutil.virtual_memory().total / 2**30, 1)
+    return {"cores": os.cpu_count(), "cpu": model, "memory_gb": memory_gb, "python": platform.python_version(),
+            **versions}
 
 
 def table(results: dict[str, Measure]) -> str:
@@ -264,6 +268,11 @@ def verdicts(results: dict[str, Measure]) -> list[str]:
         ratio = results["map"].rows_per_second / sdk.rows_per_second
         out.append(f"map/normalise/hash vs SDK: {ratio:.2f}x (target >= 4x) {'MET' if ratio >= 4 else 'NOT MET'}")
     if "run" in results:
+        run = results["run"]
+        sent = run.extra.get("ledger", {}).get("sent", 0)
+        out.append(f"whole run delivered: the sandbox accepted {run.units:,} events, the ledger holds {sent:,} as sent, "
+                   f"{sum(run.extra.get('ledger', {}).values()) - sent:,} in another state "
+                   f"{'(consistent)' if sent == run.units else '(MISMATCH)'}")
         peak = results["run"].peak_mb
         out.append(f"peak memory of the whole run: {peak:,.0f} MB (target <= 300 MB) "
                    f"{'MET' if peak <= 300 else 'NOT MET'}")

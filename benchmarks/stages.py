@@ -21,10 +21,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, when run as a script
 
-from connectors.base import RawChunk  # noqa: E402
-from connectors.csv_folder import CsvFile  # noqa: E402
-from uploader.mapping import engine  # noqa: E402
-from uploader.settings import Settings, load_settings  # noqa: E402
+from connectors.base import RawChunk
+from connectors.csv_folder import CsvFile
+from uploader.mapping import engine
+from uploader.settings import Settings, load_settings
 
 DATASET = "1234567890123"
 

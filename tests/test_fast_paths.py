@@ -253,7 +253,10 @@ def _refusals_reference(frame: pd.DataFrame, now: float) -> pd.DataFrame:
 def _parsed_frame(rows: list[tuple]) -> pd.DataFrame:
     now = 1_800_000_000
     frame = pd.DataFrame(index=range(100, 100 + len(rows)))
-    pick = lambda i, options: [options[r[i] % len(options)] for r in rows]  # noqa: E731
+
+    def pick(i: int, options: list) -> list:
+        return [options[r[i] % len(options)] for r in rows]
+
     frame["event_name"] = pick(0, ["Purchase", "Lead", "", "Purchase"])
     frame["stage"] = pick(1, ["", "won", ""])
     frame["action_source"] = pick(2, ["system_generated", "physical_store", "bogus"])
@@ -358,13 +361,17 @@ def test_sqlite_record_writes_what_the_generic_insert_writes(tmp_path: Path, mon
                         lambda engine, table=events: sqlite.insert(table).on_conflict_do_nothing())
     results = []
     for ledger in (fast, slow):
+        repeated = _batch(["b", "c", "d", "d", "e"])
+        repeated.loc[2, "event_time"] = 1_800_000_000  # two "d": the first one is kept, whatever the order
+        repeated.loc[4, "event_time"] = 1_600_000_000
         counts = [ledger.record("ds", "src", _batch(["a", "b", "c"]), 1_700_000_100.5),
-                  ledger.record("ds", "src", _batch(["b", "c", "d", "d"]), 1_700_000_200.0)]
+                  ledger.record("ds", "src", repeated, 1_700_000_200.0)]
         with ledger.engine.connect() as conn:
             rows = conn.execute(events.select().order_by(events.c.event_id)).all()
         results.append((counts, [tuple(r) for r in rows]))
     assert results[0] == results[1]
-    assert results[0][0] == [3, 1] and len(results[0][1]) == 4
+    assert results[0][0] == [3, 2] and len(results[0][1]) == 5
+    assert [row[4] for row in results[0][1] if row[2] == "d"] == [1_800_000_000]
 
 
 def test_sqlite_ledger_marks_exactly_the_batch(tmp_path: Path) -> None:

@@ -131,7 +131,7 @@ class Settings:
     sources: tuple[SourceSettings, ...]
     meta: MetaSettings
     quarantine_dir: Path
-    chunk_size: int = 50_000
+    chunk_size: int = 15_000
     reports_dir: Path = Path("reports")
     lock_stale_seconds: float = 300.0
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
@@ -196,7 +196,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], base: Path, path: Path,
         sources=_sources(raw.get("sources"), env, base, problems),
         meta=_meta(_table(raw, "meta", problems), env, problems),
         quarantine_dir=base / _string(run, "quarantine_dir", "run.", problems, "quarantine"),
-        chunk_size=_int(run, "chunk_size", "run.", problems, 50_000, low=100),
+        chunk_size=_int(run, "chunk_size", "run.", problems, 15_000, low=100),
         reports_dir=base / _string(run, "reports_dir", "run.", problems, "reports"),
         lock_stale_seconds=_float(run, "lock_stale_seconds", "run.", problems, 300.0),
         schedule=_schedule(_table(raw, "schedule", problems), problems),

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, bindparam, create_engine, event,
-                        func, insert, or_, select, tuple_, update)
+from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, func, insert,
+                        or_, select, tuple_, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -102,6 +102,10 @@ class Ledger:
         columns = [*RECORD_COLUMNS, "dataset_id", "source", "status", "attempts", "created_at", "updated_at"]
         sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
                "ON CONFLICT DO NOTHING")
+        # In delivery order (the first of a repeated key kept, as the conflict clause would): each
+        # batch delivery later marks sent then sits on a few pages, not one page per event.
+        batch = batch.drop_duplicates(["event_name", "event_id"]).sort_values(
+            ["event_time", "stage_rank", "event_name", "event_id"], kind="stable")
         rows = [(*row, *constant) for row in zip(*(batch[c].tolist() for c in RECORD_COLUMNS))]
         with self.engine.begin() as conn:
             driver = conn.connection.dbapi_connection
@@ -290,18 +294,20 @@ def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
 def _update_each(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
     """Set ``values`` on these events of the dataset.
 
-    SQLite cannot use the primary key for a row-value IN list (it scans every event of the
-    dataset, so delivering a backlog would be quadratic): there, one UPDATE per event by its
-    primary key, all in one executemany. Elsewhere one UPDATE .. WHERE (name, id) IN (...).
+    SQLite cannot use the primary key for a row-value IN list (it would scan every event of the
+    dataset, so delivering a backlog would be quadratic), but it can for ``event_name = ? AND
+    event_id IN (...)``: there, one UPDATE per event name in the batch (usually one or two).
+    Elsewhere one UPDATE .. WHERE (event_name, event_id) IN (...).
     """
     if conn.dialect.name != "sqlite":
         conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch)).values(**values))
         return
-    statement = update(events).where(events.c.dataset_id == bindparam("key_dataset"),
-                                     events.c.event_name == bindparam("key_name"),
-                                     events.c.event_id == bindparam("key_id")).values(**values)
-    conn.execute(statement, [{"key_dataset": dataset_id, "key_name": e.event_name, "key_id": e.event_id}
-                             for e in batch])
+    by_name: dict[str, list[str]] = {}
+    for stored in batch:
+        by_name.setdefault(stored.event_name, []).append(stored.event_id)
+    for name, ids in by_name.items():
+        conn.execute(update(events).where(events.c.dataset_id == dataset_id, events.c.event_name == name,
+                                          events.c.event_id.in_(ids)).values(**values))
 
 
 def _keys(batch: Iterable[StoredEvent]) -> ColumnElement[bool]:

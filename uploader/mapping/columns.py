@@ -51,12 +51,14 @@ def as_text(values: pd.Series) -> pd.Series:
     one stays naive and is read in the source's timezone), DECIMAL and floats in plain
     notation, whole numbers without ".0" (so an id 1001 is "1001" in every connector).
     """
-    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
-        values = values.astype(object).map(_typed_text, na_action="ignore")
     text = values.to_numpy(dtype=object)
-    missing = pd.isna(text)
-    if missing.any():
-        text = np.where(missing, "", text)
+    if pd.api.types.infer_dtype(text, skipna=False) != "string":  # not all str (a CSV's are): convert
+        if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+            values = values.astype(object).map(_typed_text, na_action="ignore")
+        text = values.to_numpy(dtype=object)
+        missing = pd.isna(text)
+        if missing.any():
+            text = np.where(missing, "", text)
     # Every value is a str by now. A plain list keeps dtype object: pandas' "str" dtype would
     # cost a missing-value pass in every later operation, and .str.strip() a mask of its own.
     return pd.Series([value.strip() for value in text], index=values.index, name=values.name, dtype=object)

@@ -5,7 +5,8 @@ official SDK's, which is weaker. Every public function is pure and vectorised: i
 Series of str ("" or NaN/None = missing) and returns a Series of str with the same index, dtype
 object, where "" means "missing or invalid". A value that already is a 64-hex SHA-256 passes
 through lowercased in every field that Meta hashes, so pre-hashed sources are never hashed twice.
-Where a Python call per value is unavoidable (phonenumbers) it runs on unique values only.
+Every public function runs once per distinct input (``_distinct``), and where a Python call per value
+is the fastest form (phones, dates of birth) it is written per value with compiled regexes.
 """
 
 from __future__ import annotations

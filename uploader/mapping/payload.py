@@ -49,13 +49,23 @@ def _ldu(frame: pd.DataFrame) -> pd.Series:
 def _member(key: str, values: pd.Series, encode: type | object) -> pd.Series:
     """``"key":value,`` where the value is present, else "".
 
-    Each distinct value is encoded once (pd.factorize); values are read as ``str(value)``.
+    Hashes and ids are nearly all distinct and cheap to encode: per row. Numbers cost a parse and
+    repeat: once per distinct value (pd.factorize), read as ``str(value)``.
     """
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
     prefix = f'"{key}":'
-    texts = (value if isinstance(value, str) else str(value) for value in uniques)
-    encoded = np.array([prefix + encode(text) + "," if text else "" for text in texts] or [""], dtype=object)
-    return pd.Series(encoded[codes], index=values.index, dtype=object)
+    if encode is _number:
+        codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+        texts = (value if isinstance(value, str) else str(value) for value in uniques)
+        encoded = np.array([prefix + encode(text) + "," if text else "" for text in texts] or [""], dtype=object)
+        return pd.Series(encoded[codes], index=values.index, dtype=object)
+    texts = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(texts, skipna=False) != "string":
+        texts = values.astype(str).to_numpy(dtype=object)
+    if encode is _hex:  # [0-9a-f]: nothing to escape
+        out = [f'{prefix}"{text}",' if text else "" for text in texts]
+    else:
+        out = [prefix + encode(text) + "," if text else "" for text in texts]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def _object(members: list[pd.Series]) -> pd.Series:
