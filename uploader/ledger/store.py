@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, func, insert,
-                        or_, select, tuple_, update)
+from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, false, func,
+                        insert, or_, select, tuple_, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -315,7 +315,13 @@ def _keys(batch: Iterable[StoredEvent]) -> ColumnElement[bool]:
 
 
 def _key_in(keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
-    return tuple_(events.c.event_name, events.c.event_id).in_(keys)
+    """``(event_name, event_id) IN keys``, spelt ``event_name = ? AND event_id IN (...)`` per name:
+    every database (SQLite too) walks the primary key for that, never the whole dataset."""
+    by_name: dict[str, list[str]] = {}
+    for name, event_id in keys:
+        by_name.setdefault(name, []).append(event_id)
+    return or_(false(), *(and_(events.c.event_name == name, events.c.event_id.in_(ids))
+                          for name, ids in by_name.items()))
 
 
 def _older_than_window(now: float) -> ColumnElement[bool]:
