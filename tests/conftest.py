@@ -67,27 +67,24 @@ def project(tmp_path: Path) -> Project:
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty ledger database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    variable = {"postgresql": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL"}[request.param]
-    server = os.environ.get(variable)
-    if not server:
-        pytest.skip(f"{variable} is not set: no {request.param} server to test the ledger against")
-    yield from _isolated_database(server, "capi_test_" + secrets.token_hex(4))
+    yield from _fresh_database(request.param, tmp_path / "ledger.db", "capi_test_", "the ledger")
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def crm_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each backend to hold a test CRM (never the ledger's database)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'crm.db'}"
+    yield from _fresh_database(request.param, tmp_path / "crm.db", "crm_test_", "the SQL source")
+
+
+def _fresh_database(backend: str, sqlite_file: Path, prefix: str, purpose: str) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
         return
-    variable = {"postgresql": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL"}[request.param]
+    variable = {"postgresql": "TEST_POSTGRES_URL", "mysql": "TEST_MYSQL_URL"}[backend]
     server = os.environ.get(variable)
     if not server:
-        pytest.skip(f"{variable} is not set: no {request.param} server to test the SQL source against")
-    yield from _isolated_database(server, "crm_test_" + secrets.token_hex(4))
+        pytest.skip(f"{variable} is not set: no {backend} server to test {purpose} against")
+    yield from _isolated_database(server, prefix + secrets.token_hex(4))
 
 
 def _isolated_database(server: str, name: str) -> Iterator[str]:
