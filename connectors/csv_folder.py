@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pandas as pd
 
@@ -107,6 +107,7 @@ class CsvFolder:
         """Every CSV file, oldest first; with a window, the files last modified inside it,
         those already moved to processed/ included."""
         folder = self.settings.path
+        assert folder is not None, "a csv source always has a path (settings checks it)"
         archive = folder / PROCESSED
         files = _csv_files(folder) + (_csv_files(archive) if window is not None else [])
         for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
@@ -138,7 +139,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _numbered(reader: "csv._reader", handle: TextIO) -> Iterator[tuple[int, list[str]]]:
+def _numbered(reader: Any, handle: TextIO) -> Iterator[tuple[int, list[str]]]:
     """Pair each record with the line it starts on (quoted fields may span lines)."""
     start = reader.line_num + 1
     for row in reader:

@@ -91,11 +91,12 @@ class BarProgress:
 
     def __init__(self, stream: TextIO) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TaskID
 
         self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), console=Console(file=stream), transient=False)
-        self._read = self._send = None
+        self._read: TaskID | None = None
+        self._send: TaskID | None = None
 
     def __enter__(self) -> BarProgress:
         self._bar.start()

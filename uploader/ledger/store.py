@@ -55,7 +55,7 @@ class Ledger:
         self.engine = engine
 
     @classmethod
-    def open(cls, url: str) -> "Ledger":
+    def open(cls, url: str) -> Ledger:
         """Connect to ``url``, creating or migrating the tables on first use."""
         engine = _engine(url)
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ def _ldu(frame: pd.DataFrame) -> pd.Series:
     return out
 
 
-def _member(key: str, values: pd.Series, encode: type | object) -> pd.Series:
+def _member(key: str, values: pd.Series, encode: Callable[[str], str]) -> pd.Series:
     """``"key":value,`` where the value is present, else "".
 
     Hashes and ids are nearly all distinct and cheap to encode: per row. Numbers cost a parse and

@@ -163,7 +163,7 @@ class SandboxServer:
         if self._httpd is None:
             raise RuntimeError("sandbox not started")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     # -- inspection and control --------------------------------------------
 
