@@ -101,3 +101,26 @@ def test_a_newer_schema_is_refused_with_advice(tmp_path) -> None:
         conn.exec_driver_sql("UPDATE ledger_meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(ConfigError, match="schema version 99, newer than this capi-uploader understands"):
         Ledger.open(url)
+
+
+def test_sqlite_finds_events_by_primary_key_when_marking_and_cancelling(tmp_path) -> None:
+    """Marking a backlog sent must not scan the dataset per batch (that made delivery quadratic)."""
+    from sqlalchemy import event
+
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}")
+    ledger.record("1", "s", batch(*[(f"e{i}", name, NOW, "system_generated")
+                                    for i in range(20) for name in ("Lead", "Purchase")]), NOW)
+    seen: list[tuple[str, object]] = []
+    event.listen(ledger.engine, "before_cursor_execute",
+                 lambda conn, cursor, sql, params, context, many: seen.append((sql, params)))
+    page = next(ledger.pending("1", 10))
+    ledger.mark_sent("1", page, "T", NOW)
+    ledger.cancel("1", "s", batch(("e1", "Lead", NOW, "system_generated"), ("e2", "Purchase", NOW,
+                                                                           "system_generated")), NOW)
+    keyed = [(sql, params) for sql, params in seen if "event_id IN" in sql]
+    assert keyed, "no keyed statement ran"
+    with ledger.engine.connect() as conn:
+        for sql, params in keyed:
+            plan = " ".join(str(row) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
+            assert "sqlite_autoindex_events_1 (dataset_id=? AND event_name=? AND event_id=?)" in plan, (sql, plan)
+    ledger.close()

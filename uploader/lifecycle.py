@@ -36,14 +36,13 @@ def stage_gaps(ledger: Ledger, dataset: str, events: pd.DataFrame, ladder: tuple
     if staged.empty:
         return []
     seen = set(zip(staged["lead_id"], staged["event_name"]))
-    wanted = [(lead, ladder[rank - 1])
-              for lead, top in staged.groupby("lead_id")["stage_rank"].max().items()
+    top_stage = staged.groupby("lead_id")["stage_rank"].max()
+    wanted = [(lead, ladder[rank - 1]) for lead, top in top_stage.items()
               for rank in range(1, int(top)) if (lead, ladder[rank - 1]) not in seen]
     held = ledger.existing(dataset, [(stage, lead_stage_id(stage, lead)) for lead, stage in wanted])
     missing: dict[str, list[str]] = defaultdict(list)
     for lead, stage in wanted:
         if (stage, lead_stage_id(stage, lead)) not in held:
             missing[lead].append(stage)
-    top_stage = staged.groupby("lead_id")["stage_rank"].max()
     return [f"lead {lead}: {ladder[int(top_stage[lead]) - 1]!r} without {', '.join(map(repr, stages))}"
             for lead, stages in missing.items()]

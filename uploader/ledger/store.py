@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, false, func,
+from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, func,
                         insert, or_, select, tuple_, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -171,7 +171,7 @@ class Ledger:
     def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
         stamp = _utc(now)
         with self.engine.begin() as conn:
-            _update_each(conn, dataset_id, batch, status=SENT, fbtrace_id=fbtrace_id, sent_at=stamp, updated_at=stamp,
+            _update_keys(conn, dataset_id, batch, status=SENT, fbtrace_id=fbtrace_id, sent_at=stamp, updated_at=stamp,
                          attempts=events.c.attempts + 1, last_error=None)
 
     def mark_attempt(self, dataset_id: str, batch: Sequence[StoredEvent], error: str,
@@ -179,7 +179,7 @@ class Ledger:
         """Count a failed attempt; the events stay pending for the next run."""
         stamp = _utc(now)
         with self.engine.begin() as conn:
-            _update_each(conn, dataset_id, batch, attempts=events.c.attempts + 1, last_error=error[:2000],
+            _update_keys(conn, dataset_id, batch, attempts=events.c.attempts + 1, last_error=error[:2000],
                          fbtrace_id=fbtrace_id, updated_at=stamp)
 
     def cancel(self, dataset_id: str, source: str, batch: pd.DataFrame, now: float) -> set[tuple[str, str]]:
@@ -189,30 +189,25 @@ class Ledger:
         if batch.empty:
             return set()
         self._insert(dataset_id, source, batch, CANCELLED, now)
-        keys = list(zip(batch["event_name"], batch["event_id"]))
         with self.engine.begin() as conn:
-            conn.execute(update(events).where(events.c.dataset_id == dataset_id, events.c.status == PENDING,
-                                              _key_in(keys)).values(status=CANCELLED, updated_at=_utc(now)))
-            sent = conn.execute(select(events.c.event_name, events.c.event_id)
-                                .where(events.c.dataset_id == dataset_id, events.c.status == SENT, _key_in(keys)))
-            return {tuple(row) for row in sent}
+            statuses = _statuses(conn, dataset_id, list(zip(batch["event_name"], batch["event_id"])))
+            pending = [StoredEvent(name, event_id, 0, "") for (name, event_id), status in statuses.items()
+                       if status == PENDING]
+            if pending:
+                _update_keys(conn, dataset_id, pending, status=CANCELLED, updated_at=_utc(now))
+        return {key for key, status in statuses.items() if status == SENT}
 
     def existing(self, dataset_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which of these (event_name, event_id) keys the ledger holds, whatever their status."""
-        found: set[tuple[str, str]] = set()
         with self.engine.connect() as conn:
-            for start in range(0, len(keys), 500):
-                rows = conn.execute(select(events.c.event_name, events.c.event_id)
-                                    .where(events.c.dataset_id == dataset_id, _key_in(keys[start:start + 500])))
-                found.update(tuple(row) for row in rows)
-        return found
+            return set(_statuses(conn, dataset_id, keys))
 
     def mark_failed(self, dataset_id: str, event: StoredEvent, error: str, fbtrace_id: str | None,
                     now: float) -> None:
         """Meta refused this event itself: it is not sent again until ``requeue_failed``."""
         stamp = _utc(now)
         with self.engine.begin() as conn:
-            _update_each(conn, dataset_id, [event], status=FAILED, attempts=events.c.attempts + 1,
+            _update_keys(conn, dataset_id, [event], status=FAILED, attempts=events.c.attempts + 1,
                          last_error=error[:2000], fbtrace_id=fbtrace_id, updated_at=stamp)
 
     def requeue_failed(self, dataset_id: str, now: float) -> tuple[int, int]:
@@ -291,37 +286,35 @@ def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
                       "(use SQLite, PostgreSQL or MySQL/MariaDB)")
 
 
-def _update_each(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
-    """Set ``values`` on these events of the dataset.
-
-    SQLite cannot use the primary key for a row-value IN list (it would scan every event of the
-    dataset, so delivering a backlog would be quadratic), but it can for ``event_name = ? AND
-    event_id IN (...)``: there, one UPDATE per event name in the batch (usually one or two).
-    Elsewhere one UPDATE .. WHERE (event_name, event_id) IN (...).
-    """
-    if conn.dialect.name != "sqlite":
-        conn.execute(update(events).where(events.c.dataset_id == dataset_id, _keys(batch)).values(**values))
-        return
-    by_name: dict[str, list[str]] = {}
-    for stored in batch:
-        by_name.setdefault(stored.event_name, []).append(stored.event_id)
-    for name, ids in by_name.items():
+def _update_keys(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
+    """Set ``values`` on these events of the dataset: one UPDATE per event name in the batch
+    (usually one or two), each of which every database (SQLite too) answers from the primary key.
+    A row-value IN list or an OR of names would make SQLite scan the dataset: a backlog would
+    then be quadratic to deliver."""
+    for name, ids in _by_name((e.event_name, e.event_id) for e in batch).items():
         conn.execute(update(events).where(events.c.dataset_id == dataset_id, events.c.event_name == name,
                                           events.c.event_id.in_(ids)).values(**values))
 
 
-def _keys(batch: Iterable[StoredEvent]) -> ColumnElement[bool]:
-    return _key_in([(e.event_name, e.event_id) for e in batch])
+def _statuses(conn: Connection, dataset_id: str, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The status of each of these keys the ledger holds, looked up by primary key, 500 at a time."""
+    found: dict[tuple[str, str], str] = {}
+    for name, ids in _by_name(keys).items():
+        for start in range(0, len(ids), 500):
+            # `attempts` is in no secondary index: without it SQLite would pick the covering
+            # pending-events index and scan the whole dataset instead of the primary key.
+            rows = conn.execute(select(events.c.event_id, events.c.status, events.c.attempts).where(
+                events.c.dataset_id == dataset_id, events.c.event_name == name,
+                events.c.event_id.in_(ids[start:start + 500])))
+            found.update(((name, event_id), status) for event_id, status, _ in rows)
+    return found
 
 
-def _key_in(keys: Sequence[tuple[str, str]]) -> ColumnElement[bool]:
-    """``(event_name, event_id) IN keys``, spelt ``event_name = ? AND event_id IN (...)`` per name:
-    every database (SQLite too) walks the primary key for that, never the whole dataset."""
-    by_name: dict[str, list[str]] = {}
+def _by_name(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
     for name, event_id in keys:
-        by_name.setdefault(name, []).append(event_id)
-    return or_(false(), *(and_(events.c.event_name == name, events.c.event_id.in_(ids))
-                          for name, ids in by_name.items()))
+        grouped.setdefault(name, []).append(event_id)
+    return grouped
 
 
 def _older_than_window(now: float) -> ColumnElement[bool]:
