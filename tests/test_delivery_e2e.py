@@ -138,7 +138,8 @@ def test_sigkill_at_any_point_loses_nothing_and_repeats_at_most_the_batches_in_f
     kind, point = trigger
     killer.kill_on_batch = int(point) if kind == "batch" else None
     with SandboxServer(token=TOKEN, dataset_id=DATASET, on_accept=killer.on_accept) as sandbox:
-        sandbox.set_faults(delay_seconds=0.02)
+        # A slower Meta for the timed kill, so the run is surely still going at that point.
+        sandbox.set_faults(delay_seconds=0.15 if kind == "seconds" else 0.02)
         env = {**os.environ, "META_ACCESS_TOKEN": TOKEN, "META_DATASET_ID": DATASET, "META_GRAPH_URL": sandbox.url}
         killer.process = subprocess.Popen([COMMAND, "--config", str(project.config), "run"], env=env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)

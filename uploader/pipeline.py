@@ -25,7 +25,8 @@ from uploader.delivery import Accepted, GraphClient, deliver, preflight
 from uploader.errors import FileNotSettled, SourceError
 from uploader.ledger import PENDING, Ledger
 from uploader.lifecycle import record_cancellations, stage_gaps
-from uploader.mapping.engine import MappedChunk, map_chunk
+from uploader.mapping.engine import MappedChunk
+from uploader.mapping.workers import ChunkMapper
 from uploader.progress import NoProgress, Progress
 from uploader.report import Quarantine, RunReport
 from uploader.runs import recorded_run
@@ -64,9 +65,10 @@ def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float
             stack.enter_context(recorded_run(ledger, settings, report, clock))
         quarantine = Quarantine(settings.quarantine_dir / f"quarantine-{stamp}.csv")
         stack.callback(_close_quarantine, quarantine, report)  # before the report is kept
+        mapper = stack.enter_context(ChunkMapper(settings.map_workers))
         reading = time.monotonic()
         for source in settings.sources:
-            _Reader(settings, source, ledger, quarantine, report, started, send, progress).read(window)
+            _Reader(settings, source, ledger, quarantine, report, started, send, progress, mapper).read(window)
         report.durations["read"] = time.monotonic() - reading
         if client is not None:
             _deliver(settings, ledger, client, report, clock, sleep, progress)
@@ -111,10 +113,10 @@ class _Reader:
     """Reads one source into the ledger, unit by unit, committing each unit when it is complete."""
 
     def __init__(self, settings: Settings, source: SourceSettings, ledger: Ledger, quarantine: Quarantine,
-                 report: RunReport, now: float, send: bool, progress: Progress) -> None:
+                 report: RunReport, now: float, send: bool, progress: Progress, mapper: ChunkMapper) -> None:
         self.settings, self.source, self.ledger = settings, source, ledger
         self.quarantine, self.report, self.now, self.send = quarantine, report, now, send
-        self.progress, self.backfill = progress, False
+        self.progress, self.mapper, self.backfill = progress, mapper, False
 
     def read(self, window: Window | None) -> None:
         self.backfill = window is not None
@@ -139,14 +141,13 @@ class _Reader:
 
     def _read_unit(self, unit: Unit) -> tuple[int, list[pd.DataFrame]]:
         rows, refused = 0, []
-        for raw in unit.chunks():
-            mapped = map_chunk(raw, self.source, self.now)
-            rows += len(raw.frame) + len(raw.bad_lines)
+        for chunk_rows, mapped in self.mapper.map(unit.chunks(), self.source, self.now):
+            rows += chunk_rows
             self.quarantine.add(self.source.name, unit.label, mapped.refused)
             refused.append(mapped.refused)
             _count(self.report, self.source.name, mapped, self.backfill)
             self._record(mapped)
-            self.progress.rows(len(raw.frame) + len(raw.bad_lines))
+            self.progress.rows(chunk_rows)
         self.report.rows_read += rows
         return rows, refused
 

@@ -132,10 +132,16 @@ class Settings:
     meta: MetaSettings
     quarantine_dir: Path
     chunk_size: int = 15_000
+    map_workers: int = 0               # processes mapping chunks beside this one (uploader/mapping/workers.py)
     reports_dir: Path = Path("reports")
     lock_stale_seconds: float = 300.0
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+
+
+def default_map_workers() -> int:
+    """One mapping process per core beyond the first (this process reads, records and sends), at most two."""
+    return max(0, min(os.cpu_count() or 1, 3) - 1)
 
 
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
@@ -189,7 +195,8 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], base: Path, path: Path,
     ledger = _table(raw, "ledger", problems)
     run = _table(raw, "run", problems)
     _unknown_keys(ledger, {"url"}, "ledger.", problems)
-    _unknown_keys(run, {"chunk_size", "quarantine_dir", "reports_dir", "lock_stale_seconds"}, "run.", problems)
+    _unknown_keys(run, {"chunk_size", "map_workers", "quarantine_dir", "reports_dir", "lock_stale_seconds"}, "run.",
+                  problems)
     return Settings(
         config_path=path,
         ledger_url=_ledger_url(ledger.get("url"), base, problems),
@@ -197,6 +204,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], base: Path, path: Path,
         meta=_meta(_table(raw, "meta", problems), env, problems),
         quarantine_dir=base / _string(run, "quarantine_dir", "run.", problems, "quarantine"),
         chunk_size=_int(run, "chunk_size", "run.", problems, 15_000, low=100),
+        map_workers=_int(run, "map_workers", "run.", problems, default_map_workers(), low=0, high=32),
         reports_dir=base / _string(run, "reports_dir", "run.", problems, "reports"),
         lock_stale_seconds=_float(run, "lock_stale_seconds", "run.", problems, 300.0),
         schedule=_schedule(_table(raw, "schedule", problems), problems),

@@ -1,0 +1,78 @@
+"""Mapping in worker processes gives exactly what mapping here gives, in order, and starts no
+process for a unit of one chunk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from connectors.base import BadLine, RawChunk
+from tests.conftest import Project
+from tests.test_scheduler import leads
+from uploader.errors import ConfigError
+from uploader.mapping.engine import map_chunk
+from uploader.mapping.workers import ChunkMapper
+from uploader.pipeline import run_once
+from uploader.sandbox import SandboxServer
+from uploader.settings import SourceSettings, load_settings
+
+NOW = 1_795_168_800.0  # 2026-11-20T10:00:00Z
+SOURCE = SourceSettings(name="s", type="csv", path=Path("."), default_country="us")
+
+
+def raw_chunks(count: int, size: int = 40) -> list[RawChunk]:
+    chunks = []
+    for n in range(count):
+        first = 2 + n * size
+        frame = pd.DataFrame([{"event_name": "Lead", "event_time": f"2026-11-20T0{n % 9}:00:00Z",
+                               "email": f"Person{first + i}@Example.com ", "phone": f"(650) 555-{1000 + first + i}"}
+                              for i in range(size)], dtype=object)
+        frame.index = pd.RangeIndex(first, first + size, name="line")
+        bad = [BadLine(first + size, "malformed", "line has 3 fields, the header has 4")] if n == 1 else []
+        chunks.append(RawChunk(frame, bad))
+    return chunks
+
+
+def test_workers_give_the_same_chunks_in_the_same_order() -> None:
+    chunks = raw_chunks(5)
+    with ChunkMapper(workers=2) as mapper:
+        got = list(mapper.map(chunks, SOURCE, NOW))
+        assert mapper._pool is not None  # the worker path was taken
+    assert [rows for rows, _ in got] == [40, 41, 40, 40, 40]
+    for raw, (_, mapped) in zip(chunks, got):
+        here = map_chunk(raw, SOURCE, NOW)
+        pd.testing.assert_frame_equal(mapped.events, here.events)
+        pd.testing.assert_frame_equal(mapped.refused, here.refused)
+        assert mapped.dropped == here.dropped
+
+
+def test_a_unit_of_one_chunk_is_mapped_here() -> None:
+    (raw,) = raw_chunks(1)
+    with ChunkMapper(workers=2) as mapper:
+        ((rows, mapped),) = list(mapper.map([raw], SOURCE, NOW))
+        assert mapper._pool is None
+    assert rows == 40
+    assert mapped.events["payload"].tolist() == map_chunk(raw, SOURCE, NOW).events["payload"].tolist()
+
+
+def test_a_run_with_map_workers_sends_what_a_run_without_them_sends(tmp_path: Path, env: dict[str, str],
+                                                                    sandbox: SandboxServer) -> None:
+    sent: dict[int, list[dict[str, object]]] = {}
+    rows = leads(350, "p")  # once: both runs read the very same file
+    for workers in (0, 1):
+        project = Project(tmp_path / f"workers-{workers}")
+        project.write_config(f"[run]\nchunk_size = 100\nmap_workers = {workers}\n[meta]\nbatch_size = 500\n")
+        project.drop_file("leads.csv", rows)
+        before = len(sandbox.accepted())
+        report = run_once(load_settings(project.config, environ=env))
+        assert (report.rows_read, report.sent) == (350, 350)
+        sent[workers] = sandbox.accepted()[before:]
+    assert sent[1] == sent[0]
+
+
+def test_map_workers_must_be_a_whole_number(project: Project) -> None:
+    project.write_config("[run]\nmap_workers = -1\n")
+    with pytest.raises(ConfigError, match=r"run\.map_workers: must be a whole number between 0 and 32"):
+        load_settings(project.config, environ={})

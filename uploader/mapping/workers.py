@@ -1,0 +1,89 @@
+"""Mapping on other cores: ``map_chunk`` is pure, so a worker process can map one chunk while
+this process reads the next one and writes the ledger.
+
+Results come back in the order the chunks were read, and at most ``workers + 1`` chunks are in
+flight, so memory stays flat whatever the file size. A unit of a single chunk (a small file, a
+short SQL window) is mapped here, and the worker processes start only when a unit has a second
+chunk: a small run never pays for them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import signal
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from connectors.base import RawChunk
+from uploader.mapping.engine import MappedChunk, map_chunk
+from uploader.settings import SourceSettings
+
+
+class ChunkMapper:
+    """Maps a unit's chunks, in worker processes when ``workers`` > 0 (see the module docstring).
+
+    Use as a context manager, or call ``close``; the workers live until then, across units.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, chunks: Iterable[RawChunk], source: SourceSettings, now: float) -> Iterator[tuple[int, MappedChunk]]:
+        """(rows read, mapped chunk) for each chunk, in order; rows read counts the chunk's bad lines."""
+        it = iter(chunks)
+        head = list(itertools.islice(it, 2))  # a second chunk is what makes the workers worth starting
+        every = itertools.chain(head, it)
+        if len(head) < 2 or self.workers <= 0:
+            yield from ((_rows(raw), map_chunk(raw, source, now)) for raw in every)
+            return
+        yield from self._in_workers(every, source, now)
+
+    def _in_workers(self, chunks: Iterator[RawChunk], source: SourceSettings,
+                    now: float) -> Iterator[tuple[int, MappedChunk]]:
+        pool = self._start()
+        in_flight: deque[tuple[int, Future[MappedChunk]]] = deque()
+        try:
+            for raw in chunks:
+                in_flight.append((_rows(raw), pool.submit(map_chunk, raw, source, now)))
+                if len(in_flight) > self.workers:
+                    rows, future = in_flight.popleft()
+                    yield rows, future.result()
+            while in_flight:
+                rows, future = in_flight.popleft()
+                yield rows, future.result()
+        finally:
+            for _, future in in_flight:  # a reader that stops early leaves nothing running
+                future.cancel()
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: the scheduler and delivery run threads, and a forked child would
+            # inherit their locks in whatever state they were in.
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_ignore_signals)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> ChunkMapper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _rows(raw: RawChunk) -> int:
+    return len(raw.frame) + len(raw.bad_lines)
+
+
+def _ignore_signals() -> None:
+    """Ctrl-C and SIGTERM are for the main process, which stops the run in order and then
+    shuts the workers down; a worker dying first would only turn that into a crash."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
