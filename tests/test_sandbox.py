@@ -398,3 +398,18 @@ def test_accepted_returns_copies(sandbox: SandboxServer, client: httpx.Client) -
     post_events(client, [make_event()])
     sandbox.accepted()[0]["event_name"] = "changed"
     assert sandbox.accepted()[0]["event_name"] == "Lead"
+
+
+def test_accepted_events_keep_arrival_order_across_bodies_and_datasets() -> None:
+    # The sandbox keeps each accepted body as it came and parses it again when asked.
+    with SandboxServer(now=lambda: NOW) as server, httpx.Client(base_url=server.url) as http:
+        first, second, third = ([make_event(event_id=f"{n}-{i}") for i in range(n)] for n in (2, 3, 1))
+        assert http.post("/v25.0/1/events", json={"access_token": "t", "data": first}).status_code == 200
+        form = {"access_token": "t", "data": json.dumps(second)}
+        assert http.post("/v25.0/2/events", data=form).status_code == 200
+        assert http.post("/v25.0/1/events", json={"access_token": "t", "data": third}).status_code == 200
+        bad = http.post("/v25.0/1/events", json={"access_token": "t", "data": [make_event(event_name="")]})
+        assert bad.status_code == 400
+        assert server.accepted() == first + second + third
+        assert server.accepted("1") == first + third
+        assert http.get("/_sandbox/events", params={"dataset_id": "2"}).json() == {"events": second}

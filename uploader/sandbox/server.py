@@ -14,13 +14,15 @@ retries; each request consumes at most one counted fault, checked in the order
 drop, HTTP 500, throttle. ``delay_seconds`` applies to every events request.
 
 The access token is never echoed, logged or recorded; only the URL path (never
-the query string, where a careless client may have put the token) is kept.
+the query string, where a careless client may have put the token) is kept. (An
+accepted body stays in memory as it came, token included; only its events are served.)
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import json
 import logging
 import secrets
@@ -93,6 +95,8 @@ class _Request:
     body: dict[str, Any]
     body_error: GraphError | None
     bearer_token: str | None
+    content_type: str = ""
+    raw_body: bytes = b""
 
 
 class SandboxServer:
@@ -120,7 +124,9 @@ class SandboxServer:
         self._dataset_id = dataset_id
         self._now = now
         self._lock = threading.Lock()
-        self._accepted: list[tuple[str, dict[str, Any]]] = []
+        # (dataset id, content type, body) of each accepted request, parsed again by accepted().
+        # A body still holds its access_token: kept in this process's memory, never served.
+        self._accepted: list[tuple[str, str, bytes]] = []
         self._requests: list[dict[str, Any]] = []
         self._faults = Faults()
         self._httpd: _GraphHTTPServer | None = None
@@ -168,10 +174,14 @@ class SandboxServer:
     # -- inspection and control --------------------------------------------
 
     def accepted(self, dataset_id: str | None = None) -> list[dict[str, Any]]:
-        """Accepted events exactly as received, in arrival order; optionally one dataset's."""
+        """Accepted events exactly as received, in arrival order; optionally one dataset's.
+
+        The bodies are kept as they came and parsed again here, into new objects on each call:
+        holding every event as dicts would cost memory and garbage-collector time on each batch.
+        """
         with self._lock:
-            events = [e for d, e in self._accepted if dataset_id is None or d == dataset_id]
-            return copy.deepcopy(events)
+            bodies = [(ctype, raw) for d, ctype, raw in self._accepted if dataset_id in (None, d)]
+        return [event for ctype, raw in bodies for event in parse_body(ctype, raw)["data"]]
 
     def requests(self) -> list[dict[str, Any]]:
         """One dict per Graph request: method, path, status (None if dropped), n_events, test_event_code."""
@@ -254,7 +264,7 @@ class SandboxServer:
         if isinstance(outcome, GraphError):
             return _error_reply(outcome)
         with self._lock:
-            self._accepted.extend((dataset_id, event) for event in outcome)
+            self._accepted.append((dataset_id, request.content_type, request.raw_body))
         if self._on_accept is not None:
             self._on_accept(len(outcome))
         return 200, {"events_received": len(outcome), "messages": [], "fbtrace_id": _fbtrace_id()}
@@ -336,7 +346,7 @@ def parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
 
     In a form body, ``data`` is itself a JSON string, as in Meta's samples.
     """
-    if not raw.strip():
+    if not raw or raw.isspace():  # (strip() would copy a large body)
         return {}
     try:
         text = raw.decode("utf-8")
@@ -407,8 +417,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _parse_request(self, raw: bytes) -> _Request:
         url = urlsplit(self.path)
+        content_type = self.headers.get("Content-Type", "")
         try:
-            body, body_error = parse_body(self.headers.get("Content-Type", ""), raw), None
+            body, body_error = parse_body(content_type, raw), None
         except GraphError as error:
             body, body_error = {}, error
         return _Request(
@@ -418,6 +429,8 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             body_error=body_error,
             bearer_token=self._bearer_token(),
+            content_type=content_type,
+            raw_body=raw,
         )
 
     def _bearer_token(self) -> str | None:
@@ -458,6 +471,9 @@ class _Handler(BaseHTTPRequestHandler):
 def serve_forever(host: str, port: int, token: str | None, dataset_id: str | None,
                   faults: dict[str, Any] | None = None) -> None:
     """Run a sandbox in the foreground until Ctrl-C or SIGTERM, with ``faults`` switched on."""
+    # What this process holds by now (the command line's imports) lives until it exits: frozen,
+    # the full collections that each big parsed batch sets off no longer walk through all of it.
+    gc.freeze()
     stop = threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if in_main else None
