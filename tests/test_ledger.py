@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from uploader.ledger import EXPIRED, PENDING, SENT, Ledger
+from uploader.ledger import EXPIRED, PENDING, SENT, Ledger, StoredEvent
 from uploader.ledger.schema import SCHEMA_VERSION, current_version, events
 
 NOW = 1_795_168_800.0  # 2026-11-20T10:00:00Z
@@ -123,4 +123,28 @@ def test_sqlite_finds_events_by_primary_key_when_marking_and_cancelling(tmp_path
         for sql, params in keyed:
             plan = " ".join(str(row) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params))
             assert "sqlite_autoindex_events_1 (dataset_id=? AND event_name=? AND event_id=?)" in plan, (sql, plan)
+    ledger.close()
+
+
+def test_a_fresh_batch_outcome_is_its_events_first_record(ledger_url: str) -> None:
+    """Fresh events go to Meta before the ledger holds them: the outcome inserts them, with
+    everything a later run needs (source, action_source, and the payload while it is pending)."""
+    ledger = Ledger.open(ledger_url)
+    fresh = [StoredEvent("Purchase", f"f{i}", int(NOW) - i, f'{{"event_id":"f{i}"}}', 0, "phone_call", "crm")
+             for i in range(4)]
+    ledger.mark_sent("1", fresh[:2], "trace-ok", NOW)
+    ledger.mark_attempt("1", fresh[2:3], "HTTP 503", "trace-503", NOW)
+    ledger.hold("1", fresh[3:], NOW)  # never attempted: sending had stopped
+    ledger.mark_sent("1", fresh[2:3], "trace-later", NOW + 60)  # held before: updated, one more attempt
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(events.c.event_id, events.c.status, events.c.attempts, events.c.fbtrace_id,
+                                   events.c.last_error, events.c.source, events.c.action_source, events.c.payload)
+                            .order_by(events.c.event_id)).all()
+    # Once Meta has an event its payload is not kept; a pending one keeps it for the next run.
+    assert [tuple(r) for r in rows] == [
+        ("f0", SENT, 1, "trace-ok", None, "crm", "phone_call", ""),
+        ("f1", SENT, 1, "trace-ok", None, "crm", "phone_call", ""),
+        ("f2", SENT, 2, "trace-later", None, "crm", "phone_call", ""),
+        ("f3", PENDING, 0, None, None, "crm", "phone_call", '{"event_id":"f3"}')]
+    assert [[e.event_id for e in page] for page in ledger.pending("1", 10)] == [["f3"]]
     ledger.close()

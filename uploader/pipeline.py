@@ -1,11 +1,15 @@
-"""One pass: read every source, map, validate, record in the ledger, deliver what is pending.
+"""One pass: read every source, map, validate, send what is new, then what is still pending.
 
 ``run_once`` is the single entry point: the CLI's ``run``, ``validate``, ``backfill``
 and ``retry``, the scheduled job and the demo all call it. A run that sends holds
-the ledger's run lock and leaves a run report (see ``uploader/runs.py``). Each
-chunk is committed to the ledger before the next is read, and a file is marked
-processed only after all its chunks are recorded, so a crash at any point re-reads
-at most one file and the ledger drops what it already holds.
+the ledger's run lock and leaves a run report (see ``uploader/runs.py``).
+
+Each chunk's events that the ledger does not hold yet go to Meta while the next chunk is
+read and mapped, and each batch's outcome (sent, failed, or pending for the next run) is
+its events' first record in the ledger. A file is marked processed (a SQL cursor moved on)
+only once every event read from it has its outcome recorded, so a crash at any point
+re-reads at most one unit, the ledger skips what it already holds, and only the batches
+in flight at the crash go out twice, with the same event ids.
 """
 
 from __future__ import annotations
@@ -21,9 +25,9 @@ import pandas as pd
 
 from connectors import Unit, Window, open_source
 from connectors.base import FileUnit
-from uploader.delivery import Accepted, GraphClient, deliver, preflight
+from uploader.delivery import Accepted, GraphClient, Sender, preflight
 from uploader.errors import FileNotSettled, SourceError
-from uploader.ledger import PENDING, Ledger
+from uploader.ledger import Ledger, StoredEvent
 from uploader.lifecycle import record_cancellations, stage_gaps
 from uploader.mapping.engine import MappedChunk
 from uploader.mapping.workers import ChunkMapper
@@ -66,12 +70,16 @@ def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float
         quarantine = Quarantine(settings.quarantine_dir / f"quarantine-{stamp}.csv")
         stack.callback(_close_quarantine, quarantine, report)  # before the report is kept
         mapper = stack.enter_context(ChunkMapper(settings.map_workers))
+        sender = None
+        if client is not None:
+            sender = Sender(ledger, _Counted(client, progress), settings.meta, clock, sleep)  # type: ignore[arg-type]
+            stack.callback(_close_sender, sender, report)
         reading = time.monotonic()
         for source in settings.sources:
-            _Reader(settings, source, ledger, quarantine, report, started, send, progress, mapper).read(window)
+            _Reader(settings, source, ledger, quarantine, report, started, sender, progress, mapper).read(window)
         report.durations["read"] = time.monotonic() - reading
-        if client is not None:
-            _deliver(settings, ledger, client, report, clock, sleep, progress)
+        if sender is not None:
+            _send_backlog(sender, report, progress)
     return report
 
 
@@ -113,9 +121,10 @@ class _Reader:
     """Reads one source into the ledger, unit by unit, committing each unit when it is complete."""
 
     def __init__(self, settings: Settings, source: SourceSettings, ledger: Ledger, quarantine: Quarantine,
-                 report: RunReport, now: float, send: bool, progress: Progress, mapper: ChunkMapper) -> None:
+                 report: RunReport, now: float, sender: Sender | None, progress: Progress,
+                 mapper: ChunkMapper) -> None:
         self.settings, self.source, self.ledger = settings, source, ledger
-        self.quarantine, self.report, self.now, self.send = quarantine, report, now, send
+        self.quarantine, self.report, self.now, self.sender = quarantine, report, now, sender
         self.progress, self.mapper, self.backfill = progress, mapper, False
 
     def read(self, window: Window | None) -> None:
@@ -136,7 +145,8 @@ class _Reader:
                 continue
             read = self.report.files_read if isinstance(unit, FileUnit) else self.report.windows_read
             read.append(unit.label)
-            if self.send:
+            if self.sender is not None:
+                self.sender.flush()  # every event of the unit has its outcome recorded: it can be committed
                 self._commit(unit, rows, refused)
 
     def _read_unit(self, unit: Unit) -> tuple[int, list[pd.DataFrame]]:
@@ -173,16 +183,32 @@ class _Reader:
         leads = self.source.conversion_leads
         if leads is not None and leads.ladder:
             self.report.stage_gaps += stage_gaps(self.ledger, dataset, unique, leads.ladder)
-        if self.send:
-            self.report.events_new += self.ledger.record(dataset, self.source.name, unique, self.now)
-            self.report.duplicates = self.report.events_mapped - self.report.events_new
-            cancelled, refunds = record_cancellations(self.ledger, dataset, self.source.name, mapped.cancelled,
-                                                      mapped.refunds, self.now)
-            self.report.cancelled += cancelled
-            self.report.refunds += refunds
-        else:
+        if self.sender is None:  # validate: nothing is recorded
             self.report.duplicates += len(mapped.events) - len(unique)
             self.report.cancelled += len(mapped.cancelled)
+            return
+        fresh = self._fresh(unique, dataset, self.sender)
+        self.report.events_new += len(fresh)
+        self.report.duplicates = self.report.events_mapped - self.report.events_new
+        self.progress.sending(len(fresh))
+        self.sender.offer(_stored(fresh, self.source.name))
+        cancelled, refunds = record_cancellations(self.ledger, dataset, self.source.name, mapped.cancelled,
+                                                  mapped.refunds, self.now)
+        self.report.cancelled += cancelled
+        self.report.refunds += refunds
+
+    def _fresh(self, unique: pd.DataFrame, dataset: str, sender: Sender) -> pd.DataFrame:
+        """The events neither the ledger nor this run's batches on their way hold, in delivery order."""
+        keys = list(zip(unique["event_name"], unique["event_id"]))
+        held = self.ledger.existing(dataset, keys) | sender.unsettled()
+        fresh = unique[[key not in held for key in keys]] if held else unique
+        return fresh.sort_values(["event_time", "stage_rank", "event_name", "event_id"], kind="stable")
+
+
+def _stored(events: pd.DataFrame, source: str) -> list[StoredEvent]:
+    columns = (events[c].tolist() for c in ("event_name", "event_id", "event_time", "payload", "stage_rank",
+                                             "action_source"))
+    return [StoredEvent(*values, source=source) for values in zip(*columns)]
 
 
 def _count(report: RunReport, source: str, mapped: MappedChunk, backfill: bool) -> None:
@@ -201,12 +227,18 @@ def _count(report: RunReport, source: str, mapped: MappedChunk, backfill: bool) 
         report.sample_payload = mapped.events["payload"].iloc[0]
 
 
-def _deliver(settings: Settings, ledger: Ledger, client: GraphClient, report: RunReport,
-             clock: Callable[[], float], sleep: Callable[[float], None], progress: Progress) -> None:
+def _send_backlog(sender: Sender, report: RunReport, progress: Progress) -> None:
+    """After reading: the events left pending by earlier runs (and refunds), oldest first."""
     started = time.monotonic()
-    progress.sending(ledger.count(settings.meta.dataset_id or "", PENDING))
-    result = deliver(ledger, _Counted(client, progress), settings.meta, clock, sleep)  # type: ignore[arg-type]
+    sender.flush()
+    progress.sending(sender.backlog_size())
+    sender.send_backlog()
     report.durations["deliver"] = time.monotonic() - started
+
+
+def _close_sender(sender: Sender, report: RunReport) -> None:
+    """Whatever Meta accepted is recorded, even when the run is stopping; then the totals."""
+    result = sender.close()
     report.sent, report.failed, report.expired = result.sent, result.failed, result.expired
     report.batches_failed, report.delivery_errors = result.batches_failed, result.errors
     report.rejections, report.halted = result.rejections, result.halted

@@ -22,7 +22,8 @@ class Progress(Protocol):
 
     def rows(self, count: int) -> None: ...
 
-    def sending(self, total: int) -> None: ...
+    def sending(self, count: int) -> None:
+        """``count`` more events are on their way to Meta (fresh ones while reading, then the backlog)."""
 
     def sent(self, count: int) -> None: ...
 
@@ -36,7 +37,7 @@ class NoProgress:
     def rows(self, count: int) -> None:
         pass
 
-    def sending(self, total: int) -> None:
+    def sending(self, count: int) -> None:
         pass
 
     def sent(self, count: int) -> None:
@@ -51,7 +52,7 @@ class LogProgress:
         self._lock = threading.Lock()
         self._unit: str | None = None
         self._rows = self._done = self._total = 0
-        self._last = 0.0
+        self._last = time.monotonic()
 
     def __enter__(self) -> LogProgress:
         return self
@@ -68,10 +69,9 @@ class LogProgress:
     def rows(self, count: int) -> None:
         self._rows += count
 
-    def sending(self, total: int) -> None:
-        self._finish_unit()
-        self._total, self._done, self._last = total, 0, time.monotonic()
-        log.info("sending %d pending events", total)
+    def sending(self, count: int) -> None:
+        with self._lock:
+            self._total += count
 
     def sent(self, count: int) -> None:
         with self._lock:
@@ -104,6 +104,8 @@ class BarProgress:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        if self._read is not None:
+            self._bar.update(self._read, description="rows read", total=self._bar.tasks[self._read].completed)
         self._bar.stop()
 
     def reading(self, source: str, unit: str) -> None:
@@ -115,10 +117,11 @@ class BarProgress:
         if self._read is not None:
             self._bar.advance(self._read, count)
 
-    def sending(self, total: int) -> None:
-        if self._read is not None:
-            self._bar.update(self._read, description="rows read", total=self._bar.tasks[self._read].completed)
-        self._send = self._bar.add_task("sending to Meta", total=total)
+    def sending(self, count: int) -> None:
+        if self._send is None:
+            self._send = self._bar.add_task("sending to Meta", total=count)
+        else:
+            self._bar.update(self._send, total=(self._bar.tasks[self._send].total or 0) + count)
 
     def sent(self, count: int) -> None:
         if self._send is not None:

@@ -67,77 +67,141 @@ def preflight(client: GraphClient) -> str | None:
     return f"could not check the token and dataset first ({answer.describe()}); going on"
 
 
+class Sender:
+    """Sends batches to Meta, up to ``meta.concurrency`` at a time, and writes each outcome to the
+    ledger as soon as it is known, in the calling thread.
+
+    Fresh events (``offer``) come straight from a mapped chunk and are not in the ledger yet: their
+    outcome is their first record (sent, failed, or pending for the next run). Held events come from
+    the ledger's pending queue (``send_backlog``). Either way a crash loses at most the outcomes of
+    the batches in flight, whose events are sent again, with the same ids, by the next run.
+    """
+
+    def __init__(self, ledger: Ledger, client: GraphClient, meta: MetaSettings, clock: Callable[[], float],
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.ledger, self.meta, self.clock = ledger, meta, clock
+        self.dataset = meta.dataset_id or ""
+        self.result = DeliveryResult()
+        self._retrier = Retrier(RetryPolicy(meta.max_attempts, meta.retry_base_seconds,
+                                            budget_seconds=meta.retry_budget_seconds), clock, sleep)
+        self._client = client
+        self._pool = ThreadPoolExecutor(max_workers=meta.concurrency, thread_name_prefix="capi-send")
+        self._in_flight: dict[Future[BatchOutcome], list[StoredEvent]] = {}
+        self._waiting: list[StoredEvent] = []  # fresh events not yet a full batch
+        self._deferred: set[tuple[str, str]] = set()  # fresh events left pending in this run
+
+    @property
+    def halted(self) -> bool:
+        return self.result.halted is not None
+
+    def unsettled(self) -> set[tuple[str, str]]:
+        """Keys offered but not yet in the ledger (waiting or in flight)."""
+        batches = [self._waiting, *self._in_flight.values()]
+        return {(e.event_name, e.event_id) for batch in batches for e in batch}
+
+    def offer(self, events: Sequence[StoredEvent]) -> None:
+        """Queue fresh events; every full batch goes out at once."""
+        self._waiting.extend(events)
+        size = self.meta.batch_size
+        while len(self._waiting) >= size:
+            batch, self._waiting = self._waiting[:size], self._waiting[size:]
+            self._submit(batch, fresh=True)
+
+    def flush(self) -> None:
+        """Send what is waiting and settle everything in flight (before a unit is committed)."""
+        waiting, self._waiting = self._waiting, []
+        if waiting:
+            self._submit(waiting, fresh=True)
+        self._settle(wait(list(self._in_flight)).done)
+
+    def backlog_size(self) -> int:
+        """How many pending events ``send_backlog`` would send now."""
+        return self.ledger.count(self.dataset, PENDING) - len(self._deferred)
+
+    def send_backlog(self) -> None:
+        """Expire what Meta would refuse as too old, then send the ledger's pending events, oldest
+        first (events of earlier runs, refunds, and none of this run's that failed already)."""
+        self.flush()
+        self.result.expired += self.ledger.expire(self.dataset, self.clock())
+        for page in self.ledger.pending(self.dataset, self.meta.batch_size):
+            if self.halted:
+                break
+            batch = [e for e in page if (e.event_name, e.event_id) not in self._deferred]
+            if batch:
+                self._submit(batch)
+        self.flush()
+
+    def close(self) -> DeliveryResult:
+        """Stop the threads, after recording whatever Meta accepted; the totals of the run."""
+        try:
+            self._settle(wait(list(self._in_flight)).done)
+        finally:
+            self._pool.shutdown(wait=True)
+        self.result.retries = self._retrier.retries
+        self.result.pending_left = self.ledger.count(self.dataset, PENDING)
+        self.result.expiring_soon = self.ledger.expiring_soon(self.dataset, self.clock())
+        return self.result
+
+    def _submit(self, batch: list[StoredEvent], fresh: bool = False) -> None:
+        """Send a batch once there is room. Once sending has halted nothing more goes out: a
+        fresh batch is then kept in the ledger as pending for the next run (a held one is there)."""
+        if len(self._in_flight) >= self.meta.concurrency:
+            done, _ = wait(list(self._in_flight), return_when=FIRST_COMPLETED)
+            self._settle(done)
+        if self.halted:
+            if fresh:
+                self.ledger.hold(self.dataset, batch, self.clock())
+            return
+        self._in_flight[self._pool.submit(deliver_batch, batch, self._send, MAX_REJECTED_PER_BATCH)] = batch
+
+    def _send(self, batch: Sequence[StoredEvent]) -> Answer:
+        return self._retrier.call(lambda: self._client.send([event.payload for event in batch]))
+
+    def _settle(self, done: Iterable[Future[BatchOutcome]]) -> None:
+        """Record finished batches; re-raise a batch's CredentialsError after recording the others."""
+        stop: CredentialsError | None = None
+        for future in done:
+            self._in_flight.pop(future, None)
+            try:
+                self._record(future.result())
+            except CredentialsError as exc:
+                stop = exc
+        if stop is not None:
+            raise stop
+
+    def _record(self, outcome: BatchOutcome) -> None:
+        result, now = self.result, self.clock()
+        result.requests += outcome.requests
+        for events, trace in outcome.accepted:
+            self.ledger.mark_sent(self.dataset, events, trace, now)
+            result.sent += len(events)
+            log.info("%d events accepted (fbtrace_id %s)", len(events), trace)
+        for event, error in outcome.rejected:
+            self.ledger.mark_failed(self.dataset, event, error.describe(), error.fbtrace_id, now)
+            result.failed += 1
+            result.rejections.append(Rejection(event.event_name, event.event_id, error.describe(), error.fbtrace_id))
+            log.warning("Meta refused event %s/%s: %s", event.event_name, event.event_id, error.describe())
+        for events, error in outcome.pending:
+            self.ledger.mark_attempt(self.dataset, events, error.describe(), error.fbtrace_id, now)
+            self._deferred.update((e.event_name, e.event_id) for e in events)
+            result.batches_failed += 1
+            result.errors.append(f"{error.describe()} (fbtrace_id {error.fbtrace_id})")
+            log.warning("%d events not delivered, they stay pending: %s", len(events), error.describe())
+        if outcome.halted is not None and result.halted is None:
+            result.halted = _halt_reason(outcome.halted)
+
+
 def deliver(ledger: Ledger, client: GraphClient, meta: MetaSettings, clock: Callable[[], float],
             sleep: Callable[[float], None] = time.sleep) -> DeliveryResult:
-    """Expire what Meta would refuse as too old, then send every pending event, oldest first.
-
-    Raises CredentialsError at once (after recording what was already accepted) when
-    Meta refuses the token or dataset.
-    """
-    dataset = meta.dataset_id or ""
-    result = DeliveryResult(expired=ledger.expire(dataset, clock()))
-    policy = RetryPolicy(meta.max_attempts, meta.retry_base_seconds, budget_seconds=meta.retry_budget_seconds)
-    retrier = Retrier(policy, clock, sleep)
-
-    def send(batch: Sequence[StoredEvent]) -> Answer:
-        return retrier.call(lambda: client.send([event.payload for event in batch]))
-
-    with ThreadPoolExecutor(max_workers=meta.concurrency, thread_name_prefix="capi-send") as pool:
-        _pump(ledger, pool, send, meta, result, clock)
-    result.retries = retrier.retries
-    result.pending_left = ledger.count(dataset, PENDING)
-    result.expiring_soon = ledger.expiring_soon(dataset, clock())
-    return result
-
-
-def _pump(ledger: Ledger, pool: ThreadPoolExecutor, send: Callable[[Sequence[StoredEvent]], Answer],
-          meta: MetaSettings, result: DeliveryResult, clock: Callable[[], float]) -> None:
-    """Keep up to ``meta.concurrency`` batches in flight; settle each as it completes."""
-    in_flight: set[Future[BatchOutcome]] = set()
+    """Expire what Meta would refuse as too old, then send every pending event of the ledger,
+    oldest first. Raises CredentialsError at once (after recording what was already accepted)
+    when Meta refuses the token or dataset."""
+    sender = Sender(ledger, client, meta, clock, sleep)
     try:
-        for page in ledger.pending(meta.dataset_id or "", meta.batch_size):
-            in_flight.add(pool.submit(deliver_batch, page, send, MAX_REJECTED_PER_BATCH))
-            if len(in_flight) >= meta.concurrency:
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                _settle(done, ledger, meta, result, clock)
-            if result.halted:
-                break
+        sender.send_backlog()
     finally:
-        # Whatever Meta accepted must reach the ledger, even when the run is stopping.
-        _settle(wait(in_flight).done, ledger, meta, result, clock)
-
-
-def _settle(done: Iterable[Future[BatchOutcome]], ledger: Ledger, meta: MetaSettings,
-            result: DeliveryResult, clock: Callable[[], float]) -> None:
-    """Record finished batches; re-raise a batch's CredentialsError after recording the others."""
-    stop: CredentialsError | None = None
-    for future in done:
-        try:
-            _record(future.result(), ledger, meta.dataset_id or "", result, clock())
-        except CredentialsError as exc:
-            stop = exc
-    if stop is not None:
-        raise stop
-
-
-def _record(outcome: BatchOutcome, ledger: Ledger, dataset: str, result: DeliveryResult, now: float) -> None:
-    result.requests += outcome.requests
-    for events, trace in outcome.accepted:
-        ledger.mark_sent(dataset, events, trace, now)
-        result.sent += len(events)
-        log.info("%d events accepted (fbtrace_id %s)", len(events), trace)
-    for event, error in outcome.rejected:
-        ledger.mark_failed(dataset, event, error.describe(), error.fbtrace_id, now)
-        result.failed += 1
-        result.rejections.append(Rejection(event.event_name, event.event_id, error.describe(), error.fbtrace_id))
-        log.warning("Meta refused event %s/%s: %s", event.event_name, event.event_id, error.describe())
-    for events, error in outcome.pending:
-        ledger.mark_attempt(dataset, events, error.describe(), error.fbtrace_id, now)
-        result.batches_failed += 1
-        result.errors.append(f"{error.describe()} (fbtrace_id {error.fbtrace_id})")
-        log.warning("%d events not delivered, they stay pending: %s", len(events), error.describe())
-    if outcome.halted is not None and result.halted is None:
-        result.halted = _halt_reason(outcome.halted)
+        result = sender.close()
+    return result
 
 
 def _halt_reason(error: GraphError) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, func,
-                        insert, or_, select, tuple_, update)
+                        insert, literal_column, or_, select, tuple_, update)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
@@ -29,13 +29,16 @@ RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stag
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """A pending event as the delivery layer needs it."""
+    """An event as the delivery layer holds it: read back from the ledger (pending), or fresh
+    from a chunk and not in the ledger yet (its outcome is then its first record)."""
 
     event_name: str
     event_id: str
     event_time: int
     payload: str
     stage_rank: int = 0
+    action_source: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ class Ledger:
         after: tuple[int, int, str, str] | None = None
         while True:
             query = (select(events.c.event_name, events.c.event_id, events.c.event_time, events.c.payload,
-                            events.c.stage_rank)
+                            events.c.stage_rank, events.c.action_source, events.c.source)
                      .where(events.c.dataset_id == dataset_id, events.c.status == PENDING)
                      .order_by(*order).limit(page))
             if after is not None:
@@ -169,18 +172,37 @@ class Ledger:
             after = (last.event_time, last.stage_rank, last.event_name, last.event_id)
 
     def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
-        stamp = _utc(now)
-        with self.engine.begin() as conn:
-            _update_keys(conn, dataset_id, batch, status=SENT, fbtrace_id=fbtrace_id, sent_at=stamp, updated_at=stamp,
-                         attempts=events.c.attempts + 1, last_error=None)
+        """Meta accepted these events: sent, recorded now if they were fresh. Their payload is not
+        kept: Meta has it, and the hashed user data need not be stored any longer (it is 85% of a
+        row; the key, times, status and fbtrace_id stay)."""
+        self._outcome(dataset_id, batch, SENT, now, status=SENT, fbtrace_id=fbtrace_id, sent_at=_utc(now),
+                      last_error=None, payload="")
 
     def mark_attempt(self, dataset_id: str, batch: Sequence[StoredEvent], error: str,
                      fbtrace_id: str | None, now: float) -> None:
-        """Count a failed attempt; the events stay pending for the next run."""
+        """Count a failed attempt; the events stay pending (fresh ones are recorded pending) for the next run."""
+        self._outcome(dataset_id, batch, PENDING, now, last_error=error[:2000], fbtrace_id=fbtrace_id)
+
+    def hold(self, dataset_id: str, batch: Sequence[StoredEvent], now: float) -> None:
+        """Fresh events this run could not send (Meta stopped answering): pending, never attempted."""
+        self._outcome(dataset_id, batch, PENDING, now, attempts=0)
+
+    def _outcome(self, dataset_id: str, batch: Sequence[StoredEvent], fresh_status: str, now: float,
+                 attempts: int = 1, **changes: Any) -> None:
+        """Write a batch's outcome: an event already held gets ``changes`` and one more attempt; a
+        fresh one is inserted with ``fresh_status``, one attempt and the same values. One statement
+        (an upsert on the primary key) serves both, so a batch may mix them."""
+        if not batch:
+            return
         stamp = _utc(now)
+        fixed = {"dataset_id": dataset_id, "status": fresh_status, "attempts": attempts, "created_at": stamp, "sent_at": None,
+                 "last_error": None, "fbtrace_id": None, **changes, "updated_at": stamp}
+        changed = [*changes, "updated_at"]
         with self.engine.begin() as conn:
-            _update_keys(conn, dataset_id, batch, attempts=events.c.attempts + 1, last_error=error[:2000],
-                         fbtrace_id=fbtrace_id, updated_at=stamp)
+            if self.engine.dialect.name == "sqlite":
+                _upsert_sqlite(conn, batch, fixed, changed)
+            else:
+                conn.execute(_upsert(self.engine, changed), [{**_event_row(e), **fixed} for e in batch])
 
     def cancel(self, dataset_id: str, source: str, batch: pd.DataFrame, now: float) -> set[tuple[str, str]]:
         """Conversions cancelled in the CRM: never sent from now on (recorded as cancelled when
@@ -205,10 +227,7 @@ class Ledger:
     def mark_failed(self, dataset_id: str, event: StoredEvent, error: str, fbtrace_id: str | None,
                     now: float) -> None:
         """Meta refused this event itself: it is not sent again until ``requeue_failed``."""
-        stamp = _utc(now)
-        with self.engine.begin() as conn:
-            _update_keys(conn, dataset_id, [event], status=FAILED, attempts=events.c.attempts + 1,
-                         last_error=error[:2000], fbtrace_id=fbtrace_id, updated_at=stamp)
+        self._outcome(dataset_id, [event], FAILED, now, status=FAILED, last_error=error[:2000], fbtrace_id=fbtrace_id)
 
     def requeue_failed(self, dataset_id: str, now: float) -> tuple[int, int]:
         """Failed events back to pending (once the operator fixed the cause); those now too
@@ -270,14 +289,14 @@ def _sqlite_durability(connection: Any, record: Any) -> None:
     The log is copied into the database every 50,000 pages (200 MB) rather than SQLite's 1,000:
     a page is written to the log when an event is recorded and again when it is marked sent, and
     only its last version is copied back, so a long interval writes each page back once instead
-    of up to three times. After a copy the log file is cut back to 64 MB. A 32 MB page cache (SQLite's default is 2 MB) keeps the
+    of up to three times. After a copy the log file is cut back to 64 MB. A 16 MB page cache (SQLite's default is 2 MB) keeps the
     primary-key index pages that random event ids touch in memory.
     """
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA wal_autocheckpoint=50000")
     connection.execute("PRAGMA journal_size_limit=67108864")
-    connection.execute("PRAGMA cache_size=-32768")
+    connection.execute("PRAGMA cache_size=-16384")
 
 
 def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
@@ -290,6 +309,44 @@ def _insert_ignore(engine: Engine, table: Table = events) -> Insert:
         return insert(table).prefix_with("IGNORE")
     raise ConfigError(f"ledger.url: the {dialect} database is not supported for the ledger "
                       "(use SQLite, PostgreSQL or MySQL/MariaDB)")
+
+
+_KEY = ("dataset_id", "event_name", "event_id")
+
+
+def _upsert(engine: Engine, changed: list[str]) -> Insert:
+    """INSERT, or on the key: ``changed`` columns from the new row and one more attempt."""
+    dialect = engine.dialect.name
+    if dialect in ("mysql", "mariadb"):
+        from sqlalchemy.dialects import mysql
+
+        statement = mysql.insert(events)
+        # No bound parameter after VALUES: PyMySQL's executemany rewrites the statement and allows none there.
+        return statement.on_duplicate_key_update(attempts=literal_column("attempts + 1"),
+                                                 **{c: statement.inserted[c] for c in changed})
+    module = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+    statement = module.insert(events)
+    return statement.on_conflict_do_update(index_elements=list(_KEY), set_={
+        "attempts": events.c.attempts + 1, **{c: statement.excluded[c] for c in changed}})
+
+
+def _upsert_sqlite(conn: Connection, batch: Sequence[StoredEvent], fixed: dict[str, Any], changed: list[str]) -> None:
+    """``_upsert`` as one executemany of plain tuples (see ``_insert_sqlite``)."""
+    to_text = events.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    constant = tuple(to_text(v) if isinstance(v, datetime) else v for v in fixed.values())
+    own = [field for field in _EVENT_FIELDS if field not in fixed]
+    columns = [*own, *fixed]
+    updates = ", ".join(["attempts = events.attempts + 1", *(f"{c} = excluded.{c}" for c in changed)])
+    sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
+           f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates}")
+    conn.exec_driver_sql(sql, [(*(getattr(e, field) for field in own), *constant) for e in batch])
+
+
+_EVENT_FIELDS = ("event_name", "event_id", "source", "event_time", "action_source", "payload", "stage_rank")
+
+
+def _event_row(event: StoredEvent) -> dict[str, Any]:
+    return {field: getattr(event, field) for field in _EVENT_FIELDS}
 
 
 def _update_keys(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
