@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import pickle
 import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -47,7 +48,8 @@ class ChunkMapper:
         in_flight: deque[tuple[int, Future[MappedChunk]]] = deque()
         try:
             for raw in chunks:
-                in_flight.append((_rows(raw), pool.submit(map_chunk, raw, source, now)))
+                # Sent as bytes: the pool would otherwise hold the raw frame here until it is mapped.
+                in_flight.append((_rows(raw), pool.submit(_map_pickled, pickle.dumps(raw), source, now)))
                 if len(in_flight) > self.workers:
                     rows, future = in_flight.popleft()
                     yield rows, future.result()
@@ -80,6 +82,10 @@ class ChunkMapper:
 
 def _rows(raw: RawChunk) -> int:
     return len(raw.frame) + len(raw.bad_lines)
+
+
+def _map_pickled(raw: bytes, source: SourceSettings, now: float) -> MappedChunk:
+    return map_chunk(pickle.loads(raw), source, now)
 
 
 def _ignore_signals() -> None:
