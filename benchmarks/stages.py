@@ -74,6 +74,21 @@ def map_stage(settings: Settings, csv: Path, validate: bool) -> dict[str, Any]:
     return {"rows": rows, "units": events, "refused": refused, "seconds": seconds}
 
 
+def map_workers_stage(settings: Settings, csv: Path) -> dict[str, Any]:
+    """The whole of ``map_chunk`` (validation included) as a run does it: in ``run.map_workers``
+    worker processes, results in order; timed from the first chunk read to the last result, with
+    the worker start-up, the reading and the pickling both ways."""
+    from uploader.mapping.workers import ChunkMapper
+
+    rows = events = 0
+    now = time.time()
+    started = time.perf_counter()
+    with ChunkMapper(settings.map_workers) as mapper:
+        for chunk_rows, mapped in mapper.map(chunks(settings, csv), settings.sources[0], now):
+            rows, events = rows + chunk_rows, events + len(mapped.events)
+    return {"rows": rows, "units": events, "workers": settings.map_workers, "seconds": time.perf_counter() - started}
+
+
 def ledger_stage(settings: Settings, csv: Path) -> dict[str, Any]:
     """Record every chunk's events in a new ledger, as the pipeline does; only ``record`` is timed."""
     from uploader.ledger import Ledger
@@ -122,13 +137,14 @@ STAGES: dict[str, Callable[[Settings, Path], dict[str, Any]]] = {
     "read": read_stage,
     "map": lambda settings, csv: map_stage(settings, csv, validate=False),
     "validate": lambda settings, csv: map_stage(settings, csv, validate=True),
+    "map_workers": map_workers_stage,
     "ledger": ledger_stage,
     "deliver": deliver_stage,
     "sdk": sdk_stage,
 }
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:  # the __main__ guard below matters: workers are spawned
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("stage", choices=sorted(STAGES))
     parser.add_argument("--config", type=Path, required=True)
