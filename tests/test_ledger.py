@@ -148,3 +148,29 @@ def test_a_fresh_batch_outcome_is_its_events_first_record(ledger_url: str) -> No
         ("f3", PENDING, 0, None, None, "crm", "phone_call", '{"event_id":"f3"}')]
     assert [[e.event_id for e in page] for page in ledger.pending("1", 10)] == [["f3"]]
     ledger.close()
+
+
+def test_the_pending_index_holds_pending_events_only_and_serves_each_page(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    ledger.record("1", "s", batch(*[(f"e{i}", "Lead", NOW - i, "system_generated") for i in range(6)]), NOW)
+    ledger.mark_sent("1", next(ledger.pending("1", 4)), "T", NOW)
+    assert [e.event_id for e in next(ledger.pending("1", 10))] == ["e1", "e0"]
+    indexes = {index["name"]: index for index in inspect(ledger.engine).get_indexes("events")}
+    assert "ix_events_pending" in indexes
+    if ledger.engine.dialect.name == "sqlite":
+        with ledger.engine.connect() as conn:
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_events_pending'").scalar()
+            assert sql.endswith("WHERE status = 'pending'")
+            # Only the two pending events have an entry; the page query is answered from it, unsorted.
+            assert conn.exec_driver_sql("SELECT count(*) FROM events INDEXED BY ix_events_pending "
+                                        "WHERE status = 'pending'").scalar() == 2
+            seen: list[tuple[str, object]] = []
+            from sqlalchemy import event as sa_event
+
+            sa_event.listen(ledger.engine, "before_cursor_execute",
+                            lambda c, cursor, statement, params, context, many: seen.append((statement, params)))
+            list(ledger.pending("1", 10))
+            page_sql, params = next((s, p) for s, p in seen if "ORDER BY" in s)
+            plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + page_sql, params))
+            assert "USING INDEX ix_events_pending" in plan and "TEMP B-TREE" not in plan, plan
+    ledger.close()

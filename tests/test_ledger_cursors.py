@@ -41,3 +41,34 @@ def test_a_ledger_from_before_cursors_gains_the_table_on_open(
     assert current_version(ledger.engine) == SCHEMA_VERSION
     assert inspect(ledger.engine).has_table("cursors") and ledger.cursor("crm") is None
     ledger.close()
+
+
+def test_a_ledger_with_the_full_pending_index_gets_the_pending_only_one_on_open(
+        ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    step = schema.MIGRATIONS.index(schema._index_only_pending_events)
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:step])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", step)
+    engine = create_engine(ledger_url)
+    migrate(engine)
+    on_table = " ON events" if engine.dialect.name in ("mysql", "mariadb") else ""
+    with engine.begin() as conn:  # the index as release 5 made it: every event in it
+        conn.exec_driver_sql(f"DROP INDEX ix_events_pending{on_table}")
+        conn.exec_driver_sql("CREATE INDEX ix_events_pending ON events "
+                             "(dataset_id, status, event_time, stage_rank, event_name, event_id)")
+    engine.dispose()
+    monkeypatch.undo()
+
+    ledger = Ledger.open(ledger_url)
+    assert current_version(ledger.engine) == SCHEMA_VERSION
+    (index,) = [i for i in inspect(ledger.engine).get_indexes("events") if i["name"] == "ix_events_pending"]
+    assert index["column_names"] == ["dataset_id", "status", "event_time", "stage_rank", "event_name", "event_id"]
+    if ledger.engine.dialect.name == "sqlite":
+        with ledger.engine.connect() as conn:
+            sql = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'ix_events_pending'").scalar()
+        assert sql.endswith("WHERE status = 'pending'")
+    if ledger.engine.dialect.name == "postgresql":
+        with ledger.engine.connect() as conn:
+            definition = conn.exec_driver_sql("SELECT indexdef FROM pg_indexes "
+                                              "WHERE indexname = 'ix_events_pending'").scalar()
+        assert definition.endswith("WHERE ((status)::text = 'pending'::text)")
+    ledger.close()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, MetaData, Table, case, func, inspect, select
 
 from uploader.ledger.schema import events
-from uploader.ledger.store import FAILED, PENDING
+from uploader.ledger.store import FAILED, IS_PENDING
 from uploader.validation import WINDOW_DAYS, window_days
 
 
@@ -51,7 +51,7 @@ def expiring(engine: Engine, dataset_id: str | None, now: float, within: float =
              limit: int = 20) -> tuple[int, list[Expiring]]:
     """Pending events whose age limit falls before ``now + within``: their number and the first ones."""
     expires_at = events.c.event_time + _window_seconds()
-    where = [*_dataset(dataset_id), events.c.status == PENDING, expires_at < now + within]
+    where = [*_dataset(dataset_id), IS_PENDING, expires_at < now + within]
     query = (select(events.c.source, events.c.event_name, events.c.event_id, events.c.event_time, expires_at)
              .where(*where).order_by(expires_at, events.c.event_id).limit(limit))
     with engine.connect() as conn:

@@ -42,8 +42,12 @@ events = Table(
     # Meta deduplicates on event_name + event_id; so do we, per dataset.
     PrimaryKeyConstraint("dataset_id", "event_name", "event_id", name="pk_events"),
     # Delivery reads pending events a page at a time in exactly this order (ledger.pending): with
-    # it, each page is a short range scan, not a sort of the whole backlog.
-    Index("ix_events_pending", "dataset_id", "status", "event_time", "stage_rank", "event_name", "event_id"),
+    # it, each page is a short range scan, not a sort of the whole backlog. Where the database can
+    # (SQLite, PostgreSQL) it holds pending events only: sent ones, nearly all of a ledger, cost
+    # no index entry, and the index stays the size of the backlog. Queries that should use it
+    # must say status = 'pending' literally (store.IS_PENDING).
+    Index("ix_events_pending", "dataset_id", "status", "event_time", "stage_rank", "event_name", "event_id",
+          sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
 )
 
 files = Table(
@@ -132,11 +136,23 @@ def _index_pending_in_delivery_order(conn: Connection) -> None:
         on_table = " ON events" if conn.dialect.name in ("mysql", "mariadb") else ""
         conn.execute(text(f"DROP INDEX ix_events_delivery{on_table}"))
     if "ix_events_pending" not in existing:
-        next(index for index in events.indexes if index.name == "ix_events_pending").create(conn)
+        _pending_index().create(conn)
+
+
+def _index_only_pending_events(conn: Connection) -> None:
+    # MySQL/MariaDB have no partial indexes: there the index stays as it was.
+    if conn.dialect.name in ("sqlite", "postgresql"):
+        conn.execute(text("DROP INDEX IF EXISTS ix_events_pending"))
+        _pending_index().create(conn)
+
+
+def _pending_index() -> Index:
+    return next(index for index in events.indexes if index.name == "ix_events_pending")
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _add_run_lock_and_runs, _add_cursors,
-                                                        _add_stage_rank, _index_pending_in_delivery_order)
+                                                        _add_stage_rank, _index_pending_in_delivery_order,
+                                                        _index_only_pending_events)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -7,6 +7,7 @@ after Meta confirmed the batch that carried it.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ from uploader.ledger.schema import cursors, events, files, migrate
 from uploader.validation import WINDOW_DAYS, window_days
 
 PENDING, SENT, FAILED, EXPIRED, CANCELLED = "pending", "sent", "failed", "expired", "cancelled"
+# Written out, not bound: only then may SQLite and PostgreSQL answer from the partial pending index.
+IS_PENDING = events.c.status == literal_column("'pending'")
 RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stage_rank", "payload"]
 
 
@@ -146,7 +149,7 @@ class Ledger:
         stamp = _utc(now)
         with self.engine.begin() as conn:
             return conn.execute(
-                update(events).where(events.c.dataset_id == dataset_id, events.c.status == PENDING,
+                update(events).where(events.c.dataset_id == dataset_id, IS_PENDING,
                                      _older_than_window(now))
                 .values(status=EXPIRED, updated_at=stamp, last_error="older than Meta accepts")
             ).rowcount
@@ -159,7 +162,7 @@ class Ledger:
         while True:
             query = (select(events.c.event_name, events.c.event_id, events.c.event_time, events.c.payload,
                             events.c.stage_rank, events.c.action_source, events.c.source)
-                     .where(events.c.dataset_id == dataset_id, events.c.status == PENDING)
+                     .where(events.c.dataset_id == dataset_id, IS_PENDING)
                      .order_by(*order).limit(page))
             if after is not None:
                 query = query.where(tuple_(*order) > after)
@@ -253,13 +256,13 @@ class Ledger:
         """Pending events that pass Meta's age limit within ``within`` seconds."""
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(events).where(
-                events.c.dataset_id == dataset_id, events.c.status == PENDING,
-                _older_than_window(now + within))) or 0
+                events.c.dataset_id == dataset_id, IS_PENDING, _older_than_window(now + within))) or 0
 
     def count(self, dataset_id: str, status: str) -> int:
+        which = IS_PENDING if status == PENDING else events.c.status == status
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(events)
-                               .where(events.c.dataset_id == dataset_id, events.c.status == status)) or 0
+                               .where(events.c.dataset_id == dataset_id, which)) or 0
 
 
 def _engine(url: str) -> Engine:
@@ -339,7 +342,8 @@ def _upsert_sqlite(conn: Connection, batch: Sequence[StoredEvent], fixed: dict[s
     updates = ", ".join(["attempts = events.attempts + 1", *(f"{c} = excluded.{c}" for c in changed)])
     sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
            f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET {updates}")
-    conn.exec_driver_sql(sql, [(*(getattr(e, field) for field in own), *constant) for e in batch])
+    fields = operator.attrgetter(*own)
+    conn.exec_driver_sql(sql, [fields(e) + constant for e in batch])
 
 
 _EVENT_FIELDS = ("event_name", "event_id", "source", "event_time", "action_source", "payload", "stage_rank")
