@@ -3,9 +3,10 @@
     python benchmarks/stages.py STAGE --config WORK/capi-uploader.toml --csv FILE
 
 Stages: ``read`` (CSV chunks), ``map`` (map/normalise/hash: ``map_chunk`` without the validation
-rules), ``validate`` (the rules alone), ``ledger`` (recording the mapped events in a new ledger),
-``deliver`` (sending that ledger's pending events to the sandbox named by META_GRAPH_URL) and
-``sdk`` (Meta's SDK building the same events; see sdk_reference.py). Each times only its own
+rules), ``validate`` (the rules alone), ``map_workers`` (``map_chunk`` in ``run.map_workers``
+processes, as a run maps), ``ledger`` (a run's ledger work: look-ups and outcome records),
+``deliver`` (a backlog of pending events sent to the sandbox named by META_GRAPH_URL) and ``sdk``
+(Meta's SDK building the same events; see sdk_reference.py). Each times only its own
 work (the rows it needs are read and mapped untimed) and prints one JSON object.
 """
 
@@ -90,27 +91,37 @@ def map_workers_stage(settings: Settings, csv: Path) -> dict[str, Any]:
 
 
 def ledger_stage(settings: Settings, csv: Path) -> dict[str, Any]:
-    """Record every chunk's events in a new ledger, as the pipeline does; only ``record`` is timed."""
-    from uploader.ledger import Ledger
+    """The ledger work of a run, into a new ledger: each chunk's events looked up (which does the
+    ledger hold?), then recorded with their outcome, sent, in batches of ``meta.batch_size``.
+    Only the ledger calls are timed."""
+    from uploader.ledger import Ledger, stored_events
 
     ledger = Ledger.open(settings.ledger_url)
     writes, rows, new = Stopwatch(), 0, 0
-    record = writes.wrap(ledger.record)
-    now = time.time()
+    existing, mark_sent = writes.wrap(ledger.existing), writes.wrap(ledger.mark_sent)
+    now, size = time.time(), settings.meta.batch_size
     for raw in chunks(settings, csv):
-        mapped = engine.map_chunk(raw, settings.sources[0], now)
+        unique = engine.map_chunk(raw, settings.sources[0], now).events.drop_duplicates(["event_name", "event_id"])
         rows += len(raw.frame) + len(raw.bad_lines)
-        new += record(DATASET, settings.sources[0].name, mapped.events.drop_duplicates(["event_name", "event_id"]), now)
+        held = existing(DATASET, list(zip(unique["event_name"], unique["event_id"])))
+        fresh = stored_events(unique, settings.sources[0].name)
+        fresh = [e for e in fresh if (e.event_name, e.event_id) not in held]
+        for start in range(0, len(fresh), size):
+            mark_sent(DATASET, fresh[start:start + size], "bench", now)
+        new += len(fresh)
     ledger.close()
     return {"rows": rows, "units": new, "seconds": writes.seconds}
 
 
 def deliver_stage(settings: Settings, csv: Path) -> dict[str, Any]:
-    """Send every pending event of the ledger the ``ledger`` stage wrote."""
+    """A backlog sent: every event recorded pending first (untimed), then ``deliver`` to the sandbox."""
     from uploader.delivery import GraphClient, deliver
     from uploader.ledger import Ledger
 
-    ledger = Ledger.open(settings.ledger_url)
+    ledger = Ledger.open(settings.ledger_url.replace("ledger.db", "backlog.db"))
+    now = time.time()
+    for raw in chunks(settings, csv):
+        ledger.record(DATASET, settings.sources[0].name, engine.map_chunk(raw, settings.sources[0], now).events, now)
     with GraphClient(settings.meta) as client:
         started = time.perf_counter()
         result = deliver(ledger, client, settings.meta, time.time)

@@ -27,7 +27,7 @@ from connectors import Unit, Window, open_source
 from connectors.base import FileUnit
 from uploader.delivery import Accepted, GraphClient, Sender, preflight
 from uploader.errors import FileNotSettled, SourceError
-from uploader.ledger import Ledger, StoredEvent
+from uploader.ledger import Ledger, stored_events
 from uploader.lifecycle import record_cancellations, stage_gaps
 from uploader.mapping.engine import MappedChunk
 from uploader.mapping.workers import ChunkMapper
@@ -191,7 +191,7 @@ class _Reader:
         self.report.events_new += len(fresh)
         self.report.duplicates = self.report.events_mapped - self.report.events_new
         self.progress.sending(len(fresh))
-        self.sender.offer(_stored(fresh, self.source.name))
+        self.sender.offer(stored_events(fresh, self.source.name))
         cancelled, refunds = record_cancellations(self.ledger, dataset, self.source.name, mapped.cancelled,
                                                   mapped.refunds, self.now)
         self.report.cancelled += cancelled
@@ -203,12 +203,6 @@ class _Reader:
         held = self.ledger.existing(dataset, keys) | sender.unsettled()
         fresh = unique[[key not in held for key in keys]] if held else unique
         return fresh.sort_values(["event_time", "stage_rank", "event_name", "event_id"], kind="stable")
-
-
-def _stored(events: pd.DataFrame, source: str) -> list[StoredEvent]:
-    columns = (events[c].tolist() for c in ("event_name", "event_id", "event_time", "payload", "stage_rank",
-                                             "action_source"))
-    return [StoredEvent(*values, source=source) for values in zip(*columns)]
 
 
 def _count(report: RunReport, source: str, mapped: MappedChunk, backfill: bool) -> None:

@@ -44,6 +44,13 @@ class StoredEvent:
     source: str = ""
 
 
+def stored_events(events: pd.DataFrame, source: str) -> list[StoredEvent]:
+    """A mapped chunk's events (the engine's EVENT_COLUMNS) as the delivery layer holds them."""
+    columns = (events[c].tolist() for c in ("event_name", "event_id", "event_time", "payload", "stage_rank",
+                                             "action_source"))
+    return [StoredEvent(*values, source=source) for values in zip(*columns)]
+
+
 @dataclass(frozen=True)
 class FailedEvent:
     """An event Meta refused, as the summary and ``status`` show it."""
