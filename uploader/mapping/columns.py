@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,21 @@ def conform(frame: pd.DataFrame, renames: Mapping[str, str]) -> tuple[pd.DataFra
     return out, ignored
 
 
+def factorize_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pd.factorize keeping missing values as one more distinct value (use_na_sentinel=False),
+    without the missing-value pass that costs when, as in text from as_text(), there are none."""
+    codes, uniques = pd.factorize(values)
+    if len(codes) and codes.min() < 0:
+        return pd.factorize(values, use_na_sentinel=False)
+    return codes, uniques
+
+
+def each_distinct(values: pd.Series, fn: Callable[[str], object], dtype: object = object) -> np.ndarray:
+    """``fn`` of every value of a text column, called once per distinct value (columns repeat a lot)."""
+    codes, uniques = factorize_text(values.to_numpy(dtype=object))
+    return np.array([fn(value) for value in uniques], dtype=dtype)[codes]
+
+
 def as_text(values: pd.Series) -> pd.Series:
     """Every value as stripped text, missing ones (None, NULL, NaN, NaT) as "".
 
@@ -61,7 +76,7 @@ def as_text(values: pd.Series) -> pd.Series:
             text = np.where(missing, "", text)
     # Every value is a str by now. A plain list keeps dtype object: pandas' "str" dtype would
     # cost a missing-value pass in every later operation, and .str.strip() a mask of its own.
-    return pd.Series([value.strip() for value in text], index=values.index, name=values.name, dtype=object)
+    return pd.Series(list(map(str.strip, text)), index=values.index, name=values.name, dtype=object)
 
 
 def _typed_text(value: object) -> object:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from connectors.base import RawChunk
 from uploader.mapping import hashing, normalize
-from uploader.mapping.columns import conform
+from uploader.mapping.columns import conform, each_distinct
 from uploader.mapping.fields import amounts, event_names, event_times
 from uploader.mapping.identity import event_ids
 from uploader.mapping.leads import (conversion_lead_fields, consent_gate, flags, ldu_fields, lead_ids,
@@ -56,21 +57,24 @@ def map_chunk(raw: RawChunk, source: SourceSettings, now: float) -> MappedChunk:
     frame, withheld = consent_gate(frame, source.consent)
     parsed = _parse(frame, source)
     dropped = _dropped(frame, parsed)
-    parsed["em_dropped"] = frame["email"].ne("") & parsed["em"].eq("")
-    parsed["ph_dropped"] = frame["phone"].ne("") & parsed["ph"].eq("")
+    parsed["em_dropped"] = _filled(frame["email"]) & ~_filled(parsed["em"])
+    parsed["ph_dropped"] = _filled(frame["phone"]) & ~_filled(parsed["ph"])
     verdicts = refusals(parsed, now)
     good = parsed.drop(index=verdicts.index)
     good["event_id"] = event_ids(good, by_lead=source.conversion_leads is not None)
     is_cancelled = good["cancelled_at"].notna()
     events, cancelled = good[~is_cancelled], good[is_cancelled]
     refused = _refusal_rows(verdicts, parsed, raw)
-    return MappedChunk(_finish(events)[EVENT_COLUMNS], refused, dropped, ignored, coverage(events), withheld,
-                       _finish(cancelled)[EVENT_COLUMNS], _refunds(cancelled, source, now))
+    return MappedChunk(_finish(events, EVENT_COLUMNS), refused, dropped, ignored, coverage(events), withheld,
+                       _finish(cancelled, EVENT_COLUMNS), _refunds(cancelled, source, now))
 
 
-def _finish(events: pd.DataFrame) -> pd.DataFrame:
-    out = events.assign(payload=event_json(events)) if len(events) else events.assign(payload="")
-    return out.assign(event_time=out["event_time"].astype("int64"))
+def _finish(events: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """`columns` of the events, with each event's JSON payload and event_time in whole seconds."""
+    payload = event_json(events) if len(events) else ""
+    # Only the output columns are copied, not the whole parsed frame.
+    out = events[[c for c in columns if c != "payload"]].assign(payload=payload)
+    return out.assign(event_time=out["event_time"].astype("int64"))[columns]
 
 
 def _refunds(cancelled: pd.DataFrame, source: SourceSettings, now: float) -> pd.DataFrame:
@@ -82,7 +86,7 @@ def _refunds(cancelled: pd.DataFrame, source: SourceSettings, now: float) -> pd.
     window = out["action_source"].map(window_days) * 86400
     out = out[(out["event_time"] <= now) & (now - out["event_time"] <= window)]
     out = out.assign(event_id=event_ids(out))
-    return _finish(out)[REFUND_COLUMNS]
+    return _finish(out, REFUND_COLUMNS)
 
 
 def _renames(source: SourceSettings) -> dict[str, str]:
@@ -92,9 +96,9 @@ def _renames(source: SourceSettings) -> dict[str, str]:
 
 def coverage(events: pd.DataFrame) -> pd.DataFrame:
     """How many events of each event_name carry each match key, from the hashed user_data columns."""
-    present = pd.DataFrame({key: events[key].ne("") for key in COVERAGE_KEYS if key != "fn+ln"},
+    present = pd.DataFrame({key: _filled(events[key]) for key in COVERAGE_KEYS if key != "fn+ln"},
                            index=events.index)
-    present["fn+ln"] = events["fn"].ne("") & events["ln"].ne("")
+    present["fn+ln"] = _filled(events["fn"]) & _filled(events["ln"])
     present["events"] = True
     return present.groupby(events["event_name"])[["events", *COVERAGE_KEYS]].sum().astype("int64")
 
@@ -105,11 +109,10 @@ def _parse(frame: pd.DataFrame, source: SourceSettings) -> pd.DataFrame:
     out["stage"] = frame["stage"]
     out["event_time_text"] = frame["event_time"]
     out["event_time"] = event_times(frame["event_time"], source.timezone)
-    out["action_source"] = frame["action_source"].str.lower().where(frame["action_source"].ne(""),
-                                                                     source.action_source)
+    out["action_source"] = each_distinct(frame["action_source"], lambda text: text.lower() or source.action_source)
     out["value_text"] = frame["value"]
     out["value"] = amounts(frame["value"])
-    out["currency"] = frame["currency"].str.upper()
+    out["currency"] = each_distinct(frame["currency"], str.upper)
     out["order_id"] = frame["order_id"]
     out["event_id"] = frame["event_id"]
     out["refund_value"] = amounts(frame["refund_value"])
@@ -126,24 +129,26 @@ def _parse(frame: pd.DataFrame, source: SourceSettings) -> pd.DataFrame:
 
 
 def _user_data(frame: pd.DataFrame, default_country: str | None) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
-    """Normalised, hashed user data keys (lead_id stays plain), and the normalised values
-    before hashing, which never leave this module."""
+    """Normalised, hashed user data keys (lead_id stays plain), and the normalised country and
+    state before hashing (for Limited Data Use), which never leave this module."""
     # The default only fills an empty cell: a country given but unknown is dropped, not replaced by a guess.
     country = normalize.country(frame["country"]).where(frame["country"].ne(""), default_country or "")
-    plain = {
-        "em": normalize.email(frame["email"]),
-        "ph": normalize.phone(frame["phone"], country),
-        "fn": normalize.name(frame["first_name"]),
-        "ln": normalize.name(frame["last_name"]),
-        "db": normalize.date_of_birth(frame["date_of_birth"]),
-        "ge": normalize.gender(frame["gender"]),
-        "ct": normalize.city(frame["city"]),
-        "st": normalize.state(frame["state"], country),
-        "zp": normalize.zip_code(frame["zip"], country),
-        "country": country,
-        "external_id": normalize.external_id(frame["external_id"]),
+    plain = {"country": country, "st": normalize.state(frame["state"], country)}
+    # Normalised and hashed in one pass per distinct value (hashed=True).
+    hashed = {
+        "em": normalize.email(frame["email"], hashed=True),
+        "ph": normalize.phone(frame["phone"], country, hashed=True),
+        "fn": normalize.name(frame["first_name"], hashed=True),
+        "ln": normalize.name(frame["last_name"], hashed=True),
+        "db": normalize.date_of_birth(frame["date_of_birth"], hashed=True),
+        "ge": normalize.gender(frame["gender"], hashed=True),
+        "ct": normalize.city(frame["city"], hashed=True),
+        "st": hashing.sha256_hex(plain["st"]),
+        "zp": normalize.zip_code(frame["zip"], country, hashed=True),
+        "country": hashing.sha256_hex(country),
+        "external_id": normalize.external_id(frame["external_id"], hashed=True),
     }
-    hashed = {key: hashing.sha256_hex(plain[key]) for key in HASHED_KEYS}
+    hashed = {key: hashed[key] for key in HASHED_KEYS}  # the column order of the parsed frame
     hashed["lead_id"] = normalize.lead_id(frame["lead_id"])
     return hashed, plain
 
@@ -152,12 +157,17 @@ def _dropped(frame: pd.DataFrame, parsed: pd.DataFrame) -> Counter[str]:
     """How many given values were dropped as invalid, per template field."""
     counts: Counter[str] = Counter()
     for column, key in CHECKED_FIELDS.items():
-        lost = int((frame[column].ne("") & parsed[key].eq("")).sum())
+        lost = int((_filled(frame[column]) & ~_filled(parsed[key])).sum())
         if lost:
             counts[column] = lost
     if parsed["lead_id_dropped"].any():
         counts["lead_id"] = int(parsed["lead_id_dropped"].sum())
     return counts
+
+
+def _filled(values: pd.Series) -> np.ndarray:
+    """Where a text column holds a value (not ""): numpy's comparison, several times cheaper than pandas'."""
+    return values.to_numpy(dtype=object) != ""
 
 
 def _refusal_rows(verdicts: pd.DataFrame, parsed: pd.DataFrame, raw: RawChunk) -> pd.DataFrame:

@@ -2,29 +2,48 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from uploader.mapping.columns import header_key
+from uploader.mapping.columns import each_distinct, header_key
 
 # An explicit offset or Z at the end: the time is absolute and the source's zone does not apply.
 _AWARE = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
 _UNIX = r"^\d{9,10}(?:\.\d+)?$"
 _AMOUNT = r"^(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?$"
+_NEGATIVE = r"^-(?:\d+)(?:\.\d+)?$"
+_UNIX_RE, _AWARE_RE = re.compile(_UNIX), re.compile(_AWARE)
+_AMOUNT_RE, _NEGATIVE_RE = re.compile(_AMOUNT), re.compile(_NEGATIVE)
+UNIX, AWARE, NAIVE = 1, 2, 3  # the kinds of time text; 0: empty
+
+
+def time_kind(text: str) -> int:
+    """Unix seconds, a time with an offset or Z (absolute), or any other non-empty text (naive)."""
+    if not text:
+        return 0
+    return UNIX if _UNIX_RE.match(text) else AWARE if _AWARE_RE.search(text) else NAIVE
 
 
 def event_times(values: pd.Series, timezone: str) -> pd.Series:
     """Unix seconds (float, NaN where unparseable) from ISO 8601 text with or without an
     offset, or Unix seconds. Naive times are read in ``timezone``."""
     out = pd.Series(np.nan, index=values.index, dtype="float64")
-    unix = values.str.match(_UNIX)
-    out[unix] = pd.to_numeric(values[unix], errors="coerce").astype("float64")
-    aware = ~unix & values.str.contains(_AWARE, regex=True)
-    out[aware] = _seconds(pd.to_datetime(values[aware], format="ISO8601", utc=True, errors="coerce"))
-    naive = ~unix & ~aware & values.ne("")
-    out[naive] = _seconds(_localize(pd.to_datetime(values[naive], format="ISO8601", errors="coerce"), timezone))
+    texts = values.to_numpy(dtype=object)
+    given = texts != ""
+    if not given.any():  # a column the source does not fill
+        return out
+    kinds = np.zeros(len(texts), dtype=np.int8)
+    kinds[given] = [time_kind(text) for text in texts[given]]  # one pass classifies every value
+    unix, aware, naive = kinds == UNIX, kinds == AWARE, kinds == NAIVE
+    if unix.any():
+        out[unix] = pd.to_numeric(values[unix], errors="coerce").astype("float64")
+    if aware.any():
+        out[aware] = _seconds(pd.to_datetime(values[aware], format="ISO8601", utc=True, errors="coerce"))
+    if naive.any():
+        out[naive] = _seconds(_localize(pd.to_datetime(values[naive], format="ISO8601", errors="coerce"), timezone))
     return out.floordiv(1)
 
 
@@ -49,13 +68,23 @@ def event_names(names: pd.Series, stages: pd.Series, default: str | None,
                 stage_map: Mapping[str, str]) -> pd.Series:
     """The event name: the column, else the stage through ``stage_map``, else the source default."""
     mapping = {header_key(k): v for k, v in stage_map.items()}
-    from_stage = stages.str.lower().map(mapping).astype(object).fillna("")
-    out = names.where(names.ne(""), from_stage)
-    return out.where(out.ne(""), default or "")
+    from_stage = each_distinct(stages, lambda stage: mapping.get(stage.lower(), "") if isinstance(stage, str) else "")
+    given = names.to_numpy(dtype=object)
+    out = np.where(given != "", given, from_stage)
+    return pd.Series(np.where(out != "", out, default or ""), index=names.index, name=names.name, dtype=object)
 
 
 def amounts(values: pd.Series) -> pd.Series:
     """Numbers from text like ``1234.5`` or ``1,234.50``; NaN where empty or not a number."""
-    clean = values.str.replace(" ", "", regex=False)
-    ok = clean.str.match(_AMOUNT) | clean.str.match(r"^-(?:\d+)(?:\.\d+)?$")
-    return pd.to_numeric(clean.where(ok, "").str.replace(",", "", regex=False), errors="coerce")
+    texts = values.to_numpy(dtype=object)
+    clean = np.full(len(texts), "", dtype=object)
+    given = texts != ""  # many amount columns are mostly empty
+    if given.any():
+        clean[given] = np.array([amount_text(text) for text in texts[given]], dtype=object)
+    return pd.to_numeric(pd.Series(clean, index=values.index, name=values.name, dtype=object), errors="coerce")
+
+
+def amount_text(text: str) -> str:
+    """The number in an amount's text, without spaces and thousands separators; "" if none."""
+    clean = text.replace(" ", "")
+    return clean.replace(",", "") if _AMOUNT_RE.match(clean) or _NEGATIVE_RE.match(clean) else ""

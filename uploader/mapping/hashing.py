@@ -33,14 +33,21 @@ def sha256_hex(values: pd.Series) -> pd.Series:
     Each distinct value is hashed once (pd.factorize), which matters for low-cardinality keys
     (country, gender, state) and repeat customers.
     """
-    codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
+    texts = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(texts, skipna=False) != "string":
+        texts = _as_text(values).to_numpy(dtype=object)  # first: 0 and 0.0 are equal, "0" and "0.0" are not
+    codes, uniques = pd.factorize(texts, use_na_sentinel=False)
     digests = np.array([_digest(value) for value in uniques] or [""], dtype=object)
     return pd.Series(digests[codes], index=values.index, name=values.name, dtype=object)
 
 
 def _digest(value: object) -> str:
     """One value as ``sha256_hex`` treats it (the per-value form of ``_as_text`` + hash)."""
-    text = value if isinstance(value, str) else "" if pd.isna(value) else str(value)
+    return digest(value if isinstance(value, str) else "" if pd.isna(value) else str(value))
+
+
+def digest(text: str) -> str:
+    """Lowercase hex SHA-256 of one str ("" stays "", a 64-hex digest passes through lowercased)."""
     if not text:
         return ""
     if len(text) == 64 and _SHA256.fullmatch(text):

@@ -4,11 +4,13 @@ opt_out, Conversion Leads (CRM stages) and cancellations. Pure functions over a 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
 import pandas as pd
 
+from uploader.mapping.columns import each_distinct
 from uploader.mapping.fields import event_times
 from uploader.policies import ConsentPolicy, ConversionLeads, LduPolicy
 from uploader.settings import SourceSettings
@@ -21,6 +23,7 @@ TRUE = frozenset({"yes", "y", "true", "t", "1", "x"})
 # Meta documents 1 = US and 1000 = California; for every other place 0/0 asks Meta to geolocate.
 LDU_US, LDU_CALIFORNIA, LDU_GEOLOCATE = 1, 1000, 0
 LEAD_ID = r"\d{15,17}"
+_LEAD_ID_RE = re.compile(LEAD_ID)
 
 
 def consent_gate(frame: pd.DataFrame, policy: ConsentPolicy) -> tuple[pd.DataFrame, Counter[str]]:
@@ -29,20 +32,27 @@ def consent_gate(frame: pd.DataFrame, policy: ConsentPolicy) -> tuple[pd.DataFra
     Returns the rows that may go on and the count of the others by reason
     (``consent_denied``: the row says no; ``consent_missing``: ``require`` and no yes).
     """
-    answer = frame["consent"].str.strip().str.lower()
-    denied = answer.isin(DENIED)
-    missing = ~denied & ~answer.isin(GRANTED) if policy.policy == "require" else pd.Series(False, frame.index)
+    answer = each_distinct(frame["consent"], _consent_answer)
+    denied = answer == "denied"
+    missing = ~denied & (answer != "granted") if policy.policy == "require" else np.zeros(len(frame), dtype=bool)
     withheld: Counter[str] = Counter()
     if denied.any():
         withheld["consent_denied"] = int(denied.sum())
     if missing.any():
         withheld["consent_missing"] = int(missing.sum())
-    return frame[~(denied | missing)], withheld
+    return (frame[~(denied | missing)] if withheld else frame), withheld
+
+
+def _consent_answer(text: object) -> str:
+    """"granted", "denied" or "" (anything else) for one consent cell."""
+    answer = text.strip().lower() if isinstance(text, str) else ""
+    return "denied" if answer in DENIED else "granted" if answer in GRANTED else ""
 
 
 def flags(values: pd.Series) -> pd.Series:
     """True where a yes/no column says yes."""
-    return values.str.strip().str.lower().isin(TRUE)
+    says_yes = each_distinct(values, lambda text: isinstance(text, str) and text.strip().lower() in TRUE, dtype=bool)
+    return pd.Series(says_yes, index=values.index, name=values.name, dtype=bool)
 
 
 def ldu_fields(country: pd.Series, state: pd.Series, policy: LduPolicy) -> pd.DataFrame:
@@ -51,14 +61,16 @@ def ldu_fields(country: pd.Series, state: pd.Series, policy: LduPolicy) -> pd.Da
     ``by_region`` flags rows in the configured US states, and rows whose place is unknown
     (Meta then geolocates them): when in doubt, the data is limited rather than not.
     """
-    us, california = country.eq("us"), country.eq("us") & state.eq("ca")
+    codes, states = country.to_numpy(dtype=object), state.to_numpy(dtype=object)
+    us = codes == "us"
+    california = us & (states == "ca")
     if policy.mode == "always":
-        on = pd.Series(True, index=country.index)
+        on = np.ones(len(codes), dtype=bool)
     elif policy.mode == "by_region":
-        unknown = country.eq("") | (us & state.eq(""))
-        on = (us & state.isin(policy.states)) | unknown
+        unknown = (codes == "") | (us & (states == ""))
+        on = (us & state.isin(policy.states).to_numpy(dtype=bool)) | unknown
     else:
-        on = pd.Series(False, index=country.index)
+        on = np.zeros(len(codes), dtype=bool)
     return pd.DataFrame({
         "ldu": on,
         "ldu_country": np.where(on & california, LDU_US, LDU_GEOLOCATE),
@@ -75,7 +87,7 @@ def conversion_lead_fields(frame: pd.DataFrame, leads: ConversionLeads | None,
         "lead_required": on,
         "event_source": "crm" if on else "",
         "lead_event_source": leads.crm_name if leads else "",
-        "stage_rank": event_names.map(ladder).fillna(0).astype("int64"),
+        "stage_rank": event_names.map(ladder).fillna(0).astype("int64") if ladder else np.zeros(len(frame), np.int64),
     }, index=frame.index)
 
 
@@ -91,10 +103,12 @@ def lifecycle_times(frame: pd.DataFrame, source: SourceSettings) -> pd.DataFrame
 def lead_ids(values: pd.Series, required: bool) -> tuple[pd.Series, pd.Series]:
     """Meta's lead ids (never hashed) and, outside Conversion Leads mode, which were dropped
     as invalid (a bad lead_id would make Meta refuse the whole batch)."""
-    valid = values.str.fullmatch(LEAD_ID)
     if required:
         return values, pd.Series(False, index=values.index)
-    return values.where(valid, ""), values.ne("") & ~valid
+    texts = values.to_numpy(dtype=object)
+    valid = each_distinct(values, lambda text: _LEAD_ID_RE.fullmatch(text) is not None, dtype=bool)
+    return (pd.Series(np.where(valid, texts, ""), index=values.index, name=values.name, dtype=object),
+            pd.Series((texts != "") & ~valid, index=values.index))
 
 
 def refunds(events: pd.DataFrame, name: str) -> pd.DataFrame:

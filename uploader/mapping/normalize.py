@@ -5,18 +5,20 @@ official SDK's, which is weaker. Every public function is pure and vectorised: i
 Series of str ("" or NaN/None = missing) and returns a Series of str with the same index, dtype
 object, where "" means "missing or invalid". A value that already is a 64-hex SHA-256 passes
 through lowercased in every field that Meta hashes, so pre-hashed sources are never hashed twice.
-Every public function runs once per distinct input (``_distinct``), and where a Python call per value
-is the fastest form (phones, dates of birth) it is written per value with compiled regexes.
+Each rule is written once, per value (one stripped str, and the row's region where it matters),
+with compiled regexes and str methods: one Python call does every step of a value, where pandas
+.str methods would loop over the column once per step. ``_distinct`` runs it once per distinct
+input, and with ``hashed=True`` hashes in the same pass.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
+import itertools
 import re
-import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -25,11 +27,23 @@ import pycountry
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumber, PhoneNumberFormat
 from phonenumbers import ValidationResult
 
-from .hashing import is_sha256
+try:  # parse's own steps for a national number (see _phone_fast_national); private to phonenumbers
+    from phonenumbers.phonenumberutil import _maybe_strip_national_prefix_carrier_code as _strip_national_prefix
+    from phonenumbers.phonenumberutil import _test_number_length
+except ImportError:  # a release without them: phonenumbers.parse decides those shapes (same result, slower)
+    _strip_national_prefix = _test_number_length = None  # type: ignore[assignment]
+
+from .columns import factorize_text
+from .hashing import digest
 
 # --------------------------------------------------------------------------------------------
-# Shared plumbing: every function works on a positional (RangeIndex) object Series internally,
-# so that duplicate or odd index labels never misalign, and re-wraps the result at the end.
+# Shared plumbing. A per-value normaliser is ``one(text, region) -> str``: `text` is the stripped
+# value ("" when missing), `region` the row's lowercase alpha-2 country or "" (ignored by the
+# fields that do not depend on it).
+
+PerValue = Callable[[str, str], str]
+_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+_REGION_RE = re.compile(r"[a-z]{2}")
 
 
 def _prep(values: pd.Series) -> pd.Series:
@@ -38,93 +52,152 @@ def _prep(values: pd.Series) -> pd.Series:
     return text.reset_index(drop=True).str.strip()
 
 
-def _done(values: pd.Series, raw: pd.Series, out: pd.Series) -> pd.Series:
-    """Apply the pre-hashed pass-through and give the result the caller's index."""
-    out = out.astype(object).fillna("").where(~is_sha256(raw), raw.str.lower())
-    return pd.Series(out.to_numpy(dtype=object), index=values.index, name=values.name, dtype=object)
+def _texts(values: np.ndarray) -> list[str]:
+    """``_prep`` as a list: the plain loop when every value is a str (always, from conform())."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return list(map(str.strip, values))
+    return _prep(pd.Series(values, dtype=object)).tolist()
 
 
-def _regions(countries: pd.Series, values: pd.Series) -> pd.Series:
-    """Per-row lowercase ISO alpha-2 code aligned to `values`; anything else -> ""."""
-    if not countries.index.equals(values.index):
-        countries = countries.reindex(values.index)
-    codes = _prep(countries).str.lower()
-    return codes.where(codes.str.fullmatch(r"[a-z]{2}"), "")
+def _region(text: str) -> str:
+    """One stripped country cell -> lowercase alpha-2 if it looks like one, else ""."""
+    code = text.lower()
+    return code if _REGION_RE.fullmatch(code) else ""
 
 
-def _distinct(fn: Callable[..., pd.Series]) -> Callable[..., pd.Series]:
-    """Run an elementwise normaliser once per distinct input and spread the results back.
+def _regions_of(countries: np.ndarray) -> list[str]:
+    """``_region`` of each raw country cell, worked out once per distinct cell."""
+    texts = _texts(countries)
+    regions = {text: _region(text) for text in set(texts)}
+    return [regions[text] for text in texts]
+
+
+def _normalise(one: PerValue, keep_hashes: bool, values: np.ndarray, countries: list[np.ndarray]) -> list[str]:
+    """`one` over aligned raw values (and raw countries, when the field needs them)."""
+    regions: Iterable[str] = _regions_of(countries[0]) if countries else itertools.repeat("")
+    if not keep_hashes:
+        return [one(text, region) for text, region in zip(_texts(values), regions)]
+    return [text.lower() if len(text) == 64 and _SHA256_RE.fullmatch(text) else one(text, region)
+            for text, region in zip(_texts(values), regions)]
+
+
+def _distinct(one: PerValue | None = None, *, keep_hashes: bool = True) -> Callable[..., pd.Series]:
+    """Make a per-value normaliser a Series one that runs once per distinct input.
 
     Every normaliser maps each value (with its row's country) on its own, so a repeated value
     gets the same result; CRM columns repeat a lot (names, cities, states, countries, repeat
-    customers). ``fn.__wrapped__`` is the plain version, which the tests compare against.
+    customers). ``hashed=True`` returns the SHA-256 (``hashing.digest``) of each result, also
+    once per distinct input. ``keep_hashes``: a 64-hex input passes through lowercased.
+    ``fn.__wrapped__`` is the plain version (one call per row), which the tests compare against.
     """
-    @functools.wraps(fn)
-    def wrapper(values: pd.Series, *countries: pd.Series) -> pd.Series:
-        aligned = [c if c.index.equals(values.index) else c.reindex(values.index) for c in countries]
-        codes, uniques = _factorize([values.to_numpy(dtype=object)] + [c.to_numpy(dtype=object) for c in aligned])
-        if len(uniques[0]) == len(values):
-            return fn(values, *aligned)
-        out = fn(*(pd.Series(u, dtype=object) for u in uniques)).to_numpy(dtype=object)
-        return pd.Series(out[codes], index=values.index, name=values.name, dtype=object)
+    if one is None:
+        return functools.partial(_distinct, keep_hashes=keep_hashes)  # type: ignore[return-value]
+
+    def plain(values: pd.Series, *countries: pd.Series) -> pd.Series:
+        arrays = [c.to_numpy(dtype=object) for c in _aligned(values, countries)]
+        out = _normalise(one, keep_hashes, values.to_numpy(dtype=object), arrays)
+        return pd.Series(out, index=values.index, name=values.name, dtype=object)
+
+    @functools.wraps(one)
+    def wrapper(values: pd.Series, *countries: pd.Series, hashed: bool = False) -> pd.Series:
+        arrays = [c.to_numpy(dtype=object) for c in _aligned(values, countries)]
+        codes, uniques = _factorize([_strings(values.to_numpy(dtype=object))] + arrays)
+        out = _normalise(one, keep_hashes, uniques[0], uniques[1:])
+        results = np.array(list(map(digest, out)) if hashed else out, dtype=object)
+        return pd.Series(results[codes], index=values.index, name=values.name, dtype=object)
+
+    wrapper.__wrapped__ = plain  # type: ignore[attr-defined]
     return wrapper
+
+
+def _strings(values: np.ndarray) -> np.ndarray:
+    """Values made text before they are told apart, unless they all are: 0 and 0.0 are equal
+    (pd.factorize would merge them), their texts "0" and "0.0" are not."""
+    if pd.api.types.infer_dtype(values, skipna=False) == "string":
+        return values
+    return np.array(_texts(values), dtype=object)
+
+
+def _aligned(values: pd.Series, countries: tuple[pd.Series, ...]) -> list[pd.Series]:
+    return [c if c.index.equals(values.index) else c.reindex(values.index) for c in countries]
 
 
 def _factorize(columns: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
     """Codes of the distinct rows of one or more aligned columns, and those rows' values."""
-    codes, uniques = pd.factorize(columns[0], use_na_sentinel=False)
+    codes, uniques = factorize_text(columns[0])
     distinct = [uniques.astype(object)]
     for column in columns[1:]:
-        more, more_uniques = pd.factorize(column, use_na_sentinel=False)
+        more, more_uniques = factorize_text(column)
         width = max(len(more_uniques), 1)
         codes, pairs = pd.factorize(codes.astype(np.int64) * width + more)
         distinct = [d[pairs // width] for d in distinct] + [more_uniques.astype(object)[pairs % width]]
     return codes, distinct
 
 
+class _LazyTable(dict[int, "int | str | None"]):
+    """A str.translate table whose entry for a code point is worked out on its first use.
+
+    Same translation as a table built over all 1.1M code points, without building it: an entry
+    is the code point itself (unchanged), a replacement, or None (deleted).
+    """
+
+    def __init__(self, entry: Callable[[int], int | str | None]) -> None:
+        super().__init__()
+        self._entry = entry
+
+    def __missing__(self, cp: int) -> int | str | None:
+        value = self[cp] = self._entry(cp)
+        return value
+
+
+def _text_entry(cp: int) -> int | str | None:
+    cat = unicodedata.category(chr(cp))
+    if cat[0] in "PS" or cat == "Cs" or (cat == "Cf" and cp not in (0x200C, 0x200D)):
+        return None
+    return " " if cat == "Cc" or cat[0] == "Z" else cp
+
+
+def _key_entry(cp: int) -> int | str | None:
+    cat = unicodedata.category(chr(cp))
+    if cat == "Mn" or chr(cp) in ".'\u2019\u02bc`":
+        return None
+    return " " if cat[0] in "PSZ" or cat in ("Cc", "Cf", "Cs") else cp
+
+
 @functools.cache
-def _char_tables() -> tuple[dict[int, str | None], dict[int, str | None]]:
-    """str.translate tables built once from Unicode categories.
+def _char_tables() -> tuple[_LazyTable, _LazyTable]:
+    """str.translate tables from Unicode categories, filled per code point as they are met.
 
     TEXT (names, cities): drop punctuation (P*), symbols (S*), invisible format characters (Cf,
     except ZWJ/ZWNJ which some scripts need to spell a name) and lone surrogates; turn controls
     and separators into spaces.  KEY (lookups of countries, states, genders): also drop accents
     (after NFKD) and dots/apostrophes ("U.S.A." -> "usa"), every other P/S/C/Z becomes a space.
     """
-    text: dict[int, str | None] = {}
-    key: dict[int, str | None] = {}
-    for cp in range(sys.maxunicode + 1):
-        cat = unicodedata.category(chr(cp))
-        if cat[0] in "PS" or cat == "Cs" or (cat == "Cf" and cp not in (0x200C, 0x200D)):
-            text[cp] = None
-        elif cat == "Cc" or cat[0] == "Z":
-            text[cp] = " "
-        if cat == "Mn" or chr(cp) in ".'\u2019\u02bc`":
-            key[cp] = None
-        elif cat[0] in "PSZ" or cat in ("Cc", "Cf", "Cs"):
-            key[cp] = " "
-    return text, key
+    return _LazyTable(_text_entry), _LazyTable(_key_entry)
 
 
-def _text(s: pd.Series, sep: str) -> pd.Series:
+_SPACES_RE = re.compile(r"\s+")
+_DIGITS_AND_SPACES_RE = re.compile(r"[\d ]*")
+
+
+def _text(s: str, sep: str) -> str:
     """NFC, lowercase, no punctuation/symbols, whitespace runs -> `sep`; digits-only -> ""."""
-    t = s.str.normalize("NFC").str.lower().str.translate(_char_tables()[0])
+    t = unicodedata.normalize("NFC", s).lower().translate(_char_tables()[0])
     # NFC again at the end: removing a symbol can bring a base letter and a combining mark
     # together, and the hash must be of one canonical spelling (this also makes it idempotent).
-    t = t.str.strip().str.replace(r"\s+", sep, regex=True).str.normalize("NFC")
-    return t.where(~t.str.fullmatch(r"[\d ]*"), "")
+    t = unicodedata.normalize("NFC", _SPACES_RE.sub(sep, t.strip()))
+    return "" if _DIGITS_AND_SPACES_RE.fullmatch(t) else t
 
 
-def _key(s: pd.Series) -> pd.Series:
+def _key(s: str) -> str:
     """Loose lookup key: no accents, case, dots or punctuation; single spaces."""
-    k = s.str.normalize("NFKD").str.translate(_char_tables()[1]).str.normalize("NFC").str.lower()
-    return k.str.replace(r"\s+", " ", regex=True).str.strip()
+    k = unicodedata.normalize("NFC", unicodedata.normalize("NFKD", s).translate(_char_tables()[1])).lower()
+    return _SPACES_RE.sub(" ", k).strip()
 
 
-def _table(pairs: dict[str, str], key: Callable[[pd.Series], pd.Series] = _key) -> dict[str, str]:
+def _table(pairs: dict[str, str], key: Callable[[str], str] = _key) -> dict[str, str]:
     """Re-key a {spelling: code} table with the same key function the inputs go through."""
-    keys = key(pd.Series(list(pairs), dtype=object))
-    return dict(zip(keys, pairs.values()))
+    return {key(spelling): code for spelling, code in pairs.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,12 +210,14 @@ _NOT_EMAIL = r"\s@,;:<>()\[\]\"\\\x00-\x1f\x7f"
 _EMAIL = rf"[^{_NOT_EMAIL}]+@(?:[^{_NOT_EMAIL}.]+\.)+(?:[^\W\d_]{{2,}}|xn--[a-z0-9-]+)"
 
 
+_EMAIL_RE = re.compile(_EMAIL)
+
+
 @_distinct
-def email(values: pd.Series) -> pd.Series:
+def email(text: str, region: str = "") -> str:
     """Trim and lowercase an email address; anything that is not one -> ""."""
-    raw = _prep(values)
-    low = raw.str.lower()
-    return _done(values, raw, low.where(low.str.fullmatch(_EMAIL), ""))
+    low = text.lower()
+    return low if _EMAIL_RE.fullmatch(low) else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,17 +243,24 @@ _FAST_CHARS = r"[0-9 ().-]"
 _NANP_RE = re.compile(_NANP)
 _EXTENSION_RE = re.compile(_EXTENSION)
 _LETTER_RE = re.compile(r"[^\W\d_]")
-_DOUBLE_ZERO_RE = re.compile(r"^00")
-_NOT_DIGIT_RE = re.compile(r"[^0-9]")
 _NANP_SHAPE_RE = re.compile(rf"{_FAST_CHARS}{{1,40}}")
 _PLUS_SHAPE_RE = re.compile(rf"\+{_FAST_CHARS}{{1,40}}")
-_SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
+_NATIONAL_SHAPE_RE = _NANP_SHAPE_RE  # digits and separators, no "+"
+# parse keeps the number as given when stripping the national prefix leaves one of these lengths.
+_NOT_STRIPPED = (ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH)
+# Neither an extension (it needs an "x" or "#") nor a letter can be in these.
+_PLAIN_PHONE_RE = re.compile(r"[0-9 ().+-]*")
 
 
 def _phone_prepare_one(raw: str) -> str:
     """Drop an extension, refuse letters, and read a leading "00" as the international "+"."""
-    s = _EXTENSION_RE.sub("", raw).strip()
-    return "" if _LETTER_RE.search(s) else _DOUBLE_ZERO_RE.sub("+", s)
+    if _PLAIN_PHONE_RE.fullmatch(raw):  # the common case, without the extension search
+        s = raw.strip()
+    else:
+        s = _EXTENSION_RE.sub("", raw).strip()
+        if _LETTER_RE.search(s):
+            return ""
+    return "+" + s[2:] if s.startswith("00") else s
 
 
 def _phone_prepare(raw: pd.Series) -> pd.Series:
@@ -249,20 +331,26 @@ def _phone_fast_nanp(s: str, region: str) -> str | None:
     """US/CA national numbers: 10 digits, or 11 starting with 1, area code and exchange 2-9."""
     if region not in ("us", "ca") or not _NANP_SHAPE_RE.fullmatch(s):
         return None
-    digits = _NOT_DIGIT_RE.sub("", s)
+    digits = _shape_digits(s)
     nsn = digits[1:] if len(digits) == 11 and digits[0] == "1" else digits
     return "1" + nsn if _NANP_RE.fullmatch(nsn) else None
+
+
+def _shape_digits(s: str) -> str:
+    """The digits of a string of the fast shapes (digits, " ().-" and a leading "+"), by a few
+    str.replace calls, which cost less than re.sub("[^0-9]", "", s)."""
+    return s.replace("+", "").replace(" ", "").replace("(", "").replace(")", "").replace(".", "").replace("-", "")
 
 
 def _phone_fast_plus(s: str) -> str | None:
     """"+"-prefixed digits whose country code, length and lack of a national prefix are clear."""
     if not _PLUS_SHAPE_RE.fullmatch(s):
         return None
-    digits = _NOT_DIGIT_RE.sub("", s)
+    digits = _shape_digits(s)
     codes = _calling_codes()
     # Calling codes are prefix-free; phonenumbers also tries 1, 2, then 3 digits.
-    code = next((digits[:n] for n in (1, 2, 3) if digits[:n] in codes), None)
-    if code is None:
+    code = digits[:1] if digits[:1] in codes else digits[:2] if digits[:2] in codes else digits[:3]
+    if code not in codes:
         return None
     nsn = digits[len(code):]
     lengths, prefix = codes[code]
@@ -275,10 +363,80 @@ def _phone_fast_plus(s: str) -> str | None:
     return code + nsn
 
 
+# The national-prefix fast paths use parse's own steps for the number once its country calling
+# code is known: strip the national prefix (kept if what remains has no possible length), then
+# the result must be what the exact "+" fast path confirms as possible and canonical. Digits that
+# parse could read another way (an IDD or the country code at the start of a national number,
+# too few digits) are left to the slow path.
+
+
+@functools.cache
+def _national_plans() -> dict[str, tuple[PhoneMetadata, str, re.Pattern[str] | None]]:
+    """Per region (lowercase): its metadata, country calling code and international (IDD) prefix."""
+    plans = {}
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        meta = PhoneMetadata.metadata_for_region(region, None)
+        if meta is not None:
+            idd = re.compile(meta.international_prefix) if meta.international_prefix else None
+            plans[region.lower()] = (meta, str(meta.country_code), idd)
+    return plans
+
+
+@functools.cache
+def _calling_code_plans() -> dict[str, PhoneMetadata]:
+    """Per country calling code: the metadata parse reads a "+" number with."""
+    plans = {}
+    for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        meta = PhoneMetadata.metadata_for_region_or_calling_code(code, phonenumbers.region_code_for_country_code(code))
+        if meta is not None:
+            plans[str(code)] = meta
+    return plans
+
+
+def _phone_fast_national(s: str, region: str) -> str | None:
+    """A national number ("020 7946 0958", gb), read as parse reads it, without its text handling."""
+    plan = _national_plans().get(region)
+    if plan is None or not _NATIONAL_SHAPE_RE.fullmatch(s):
+        return None
+    meta, code, idd = plan
+    digits = _shape_digits(s)
+    if len(digits) < 3 or digits.startswith(code) or (idd is not None and idd.match(digits)):
+        return None
+    return _without_national_prefix(code, digits, meta)
+
+
+def _phone_fast_international(s: str) -> str | None:
+    """A "+" number with a national prefix inside ("+44 (0)20 7946 0958"), read as parse reads it."""
+    if not _PLUS_SHAPE_RE.fullmatch(s):
+        return None
+    digits = _shape_digits(s)
+    plans = _calling_code_plans()
+    # Calling codes are prefix-free; parse also tries 1, 2, then 3 digits.
+    code = digits[:1] if digits[:1] in plans else digits[:2] if digits[:2] in plans else digits[:3]
+    if code not in plans or len(digits) <= 2:
+        return None
+    return _without_national_prefix(code, digits[len(code):], plans[code])
+
+
+def _without_national_prefix(code: str, national: str, meta: PhoneMetadata) -> str | None:
+    """E.164 digits of `national` in the plan of `code`, None unless the "+" fast path confirms them."""
+    if _strip_national_prefix is None or _test_number_length is None:
+        return None
+    _, nsn, _ = _strip_national_prefix(national, meta)
+    if _test_number_length(nsn, meta) in _NOT_STRIPPED:  # parse keeps a possible short number as given
+        nsn = national
+    e164 = code + nsn
+    return e164 if len(nsn) >= 2 and _phone_fast_plus("+" + e164) == e164 else None
+
+
 def _phone_fast_one(s: str, region: str) -> str | None:
     """The result for the common shapes, None where the slow path must decide."""
-    nanp = _phone_fast_nanp(s, region)
-    return nanp if nanp is not None else _phone_fast_plus(s)
+    fast = _phone_fast_nanp(s, region)
+    if fast is None:
+        fast = _phone_fast_plus(s)
+    if fast is None:
+        fast = _phone_fast_international(s)
+    return fast if fast is not None else _phone_fast_national(s, region)
 
 
 def _phone_fast(s: pd.Series, regions: pd.Series) -> pd.Series:
@@ -287,29 +445,20 @@ def _phone_fast(s: pd.Series, regions: pd.Series) -> pd.Series:
     return pd.Series(out, index=s.index, dtype=object)
 
 
-def _phone_value(raw: str, region: str) -> str:
-    """One stripped raw value in one region: pre-hashed, fast path, else phonenumbers."""
-    if _SHA256_RE.fullmatch(raw):
-        return raw.lower()
-    s = _phone_prepare_one(raw)
-    if not s:
-        return ""
-    fast = _phone_fast_one(s, region)
-    return fast if fast is not None else _phone_one(s, region)
-
-
 @_distinct
-def phone(values: pd.Series, countries: pd.Series) -> pd.Series:
+def phone(text: str, region: str) -> str:
     """Phone -> E.164 digits with country code, no "+" ("(650)555-1212", us -> "16505551212").
 
     "+" or "00" prefixed numbers are international whatever the row's country; a national number
     is read in the row's country (lowercase alpha-2 in `countries`), and with no country it is
     dropped. Extensions are dropped; letters, impossible lengths and NANP placeholders -> "".
+    The fast path answers the common shapes, phonenumbers the rest.
     """
-    raw = _prep(values)
-    regions = _regions(countries, values)
-    out = [_phone_value(v, r) for v, r in zip(raw, regions)]
-    return pd.Series(out, index=values.index, name=values.name, dtype=object)
+    s = _phone_prepare_one(text)
+    if not s:
+        return ""
+    fast = _phone_fast_one(s, region)
+    return fast if fast is not None else _phone_one(s, region)
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,17 +466,15 @@ def phone(values: pd.Series, countries: pd.Series) -> pd.Series:
 
 
 @_distinct
-def name(values: pd.Series) -> pd.Series:
+def name(text: str, region: str = "") -> str:
     """First or last name: NFC, lowercase, no punctuation/symbols, single inner spaces."""
-    raw = _prep(values)
-    return _done(values, raw, _text(raw, " "))
+    return _text(text, " ")
 
 
 @_distinct
-def city(values: pd.Series) -> pd.Series:
+def city(text: str, region: str = "") -> str:
     """City: like name() but with no spaces at all ("St. Louis" -> "stlouis")."""
-    raw = _prep(values)
-    return _done(values, raw, _text(raw, ""))
+    return _text(text, "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -373,16 +520,16 @@ def _country_table() -> dict[str, str]:
     return table
 
 
-def _country_key(s: pd.Series) -> pd.Series:
+def _country_key(s: str) -> str:
     """_key() without a leading "the " ("The Netherlands", "the Gambia")."""
-    return _key(s).str.replace(r"^the ", "", regex=True)
+    k = _key(s)
+    return k[4:] if k.startswith("the ") else k
 
 
 @_distinct
-def country(values: pd.Series) -> pd.Series:
+def country(text: str, region: str = "") -> str:
     """Country -> ISO 3166-1 alpha-2 lowercase, from alpha-2, alpha-3, English names or aliases."""
-    raw = _prep(values)
-    return _done(values, raw, _country_key(raw).map(_country_table()))
+    return _country_table().get(_country_key(text), "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,51 +547,57 @@ def _us_states() -> dict[str, str]:
     return _table(pairs, _state_key)
 
 
-def _state_key(s: pd.Series) -> pd.Series:
+def _state_key(s: str) -> str:
     """_key() without spaces, so "NewYork" and "New-York" find New York as well."""
-    return _key(s).str.replace(" ", "", regex=False)
+    return _key(s).replace(" ", "")
 
 
 @_distinct
-def state(values: pd.Series, countries: pd.Series) -> pd.Series:
+def state(text: str, region: str) -> str:
     """State: US -> 2-letter code lowercase ("California" -> "ca"); else like city().
 
     A row with no country whose value is a US state name or code is treated as US; a US row whose
     value is not a US state -> "".
     """
-    raw = _prep(values)
-    regions = _regions(countries, values)
-    us_code = _state_key(raw).map(_us_states())
-    is_us = regions.eq("us") | (regions.eq("") & us_code.notna())
-    return _done(values, raw, _text(raw, "").where(~is_us, us_code))
+    us_code = _us_states().get(_state_key(text))
+    if region == "us" or (region == "" and us_code is not None):
+        return us_code or ""
+    return _text(text, "")
 
 
 # --------------------------------------------------------------------------------------------
 # zp
 
 
-def _us_zip(compact: pd.Series) -> pd.Series:
+_FLOAT_TEXT_RE = re.compile(r"^([0-9]+)\.0+$")  # 2134.0 from a float column
+_ZIP_SEPARATORS_RE = re.compile(r"[\s\-\u2010-\u2015\u2212]")
+_US_ZIP_RE = re.compile(r"[0-9]{3,5}|[0-9]{7,9}")
+_US_LIKE_ZIP_RE = re.compile(r"[0-9]{5}(?:[0-9]{4})?")
+_POSTAL_CODE_RE = re.compile(r"(?=.*[0-9])[0-9a-z]{2,10}")
+
+
+def _us_zip(compact: str) -> str:
     """First 5 digits of an explicitly-US ZIP, restoring leading zeros Excel dropped."""
-    d = compact.str.replace(r"^([0-9]+)\.0+$", r"\1", regex=True)  # 2134.0 from a float column
+    d = _FLOAT_TEXT_RE.sub(r"\1", compact)
     # 3-5 digits: a ZIP (00501, 02134 -> "501", "2134"); 7-9 digits: ZIP+4, same damage.
-    five = d.str.zfill(5).where(d.str.len().le(5), d.str.zfill(9).str[:5])
-    return five.where(d.str.fullmatch(r"[0-9]{3,5}|[0-9]{7,9}"), "")
+    if not _US_ZIP_RE.fullmatch(d):
+        return ""
+    return d.zfill(5) if len(d) <= 5 else d.zfill(9)[:5]
 
 
 @_distinct
-def zip_code(values: pd.Series, countries: pd.Series) -> pd.Series:
+def zip_code(text: str, region: str) -> str:
     """Postal code: lowercase, no spaces or dashes; US: first 5 digits ("94035-1234" -> "94035").
 
     Elsewhere the result must look like a postal code (2-10 of a-z0-9 with a digit), so that
     placeholders like "n/a" or "unknown" are not hashed and sent.
     """
-    raw = _prep(values)
-    regions = _regions(countries, values)
-    compact = raw.str.lower().str.replace(r"[\s\-\u2010-\u2015\u2212]", "", regex=True)
-    us_like = regions.eq("") & compact.str.fullmatch(r"[0-9]{5}(?:[0-9]{4})?")
-    other = compact.where(compact.str.fullmatch(r"(?=.*[0-9])[0-9a-z]{2,10}"), "")
-    out = other.where(~us_like, compact.str[:5]).where(regions.ne("us"), _us_zip(compact))
-    return _done(values, raw, out)
+    compact = _ZIP_SEPARATORS_RE.sub("", text.lower())
+    if region == "us":
+        return _us_zip(compact)
+    if region == "" and _US_LIKE_ZIP_RE.fullmatch(compact):
+        return compact[:5]
+    return compact if _POSTAL_CODE_RE.fullmatch(compact) else ""
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,14 +639,13 @@ def _dob_one(text: str) -> str:
 
 
 @_distinct
-def date_of_birth(values: pd.Series) -> pd.Series:
+def date_of_birth(text: str, region: str = "") -> str:
     """Date of birth -> YYYYMMDD: a real date, year >= 1900, not in the future.
 
     Accepts Y-M-D (also with / or ., or an ISO time after it), YYYYMMDD, US M/D/Y (D/M/Y when the
     first number exceeds 12) and D.M.Y / D-M-Y; two-digit years are ambiguous and give "".
     """
-    raw = _prep(values)
-    return _done(values, raw, raw.map(_dob_one).astype(object))
+    return _dob_one(text)
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,10 +663,9 @@ def _gender_table() -> dict[str, str]:
 
 
 @_distinct
-def gender(values: pd.Series) -> pd.Series:
+def gender(text: str, region: str = "") -> str:
     """Gender -> "f" or "m" from common words in a few languages; anything else -> ""."""
-    raw = _prep(values)
-    return _done(values, raw, _key(raw).map(_gender_table()))
+    return _gender_table().get(_key(text), "")
 
 
 # --------------------------------------------------------------------------------------------
@@ -522,20 +673,21 @@ def gender(values: pd.Series) -> pd.Series:
 
 
 @_distinct
-def external_id(values: pd.Series) -> pd.Series:
+def external_id(text: str, region: str = "") -> str:
     """External id: trimmed only (case kept: it must be the same string wherever it is sent)."""
-    raw = _prep(values)
-    return _done(values, raw, raw)
+    return text
 
 
-@_distinct
-def lead_id(values: pd.Series) -> pd.Series:
+_LEAD_PREFIX_RE = re.compile(r"^[lL]:")
+_ALL_DIGITS_RE = re.compile(r"[0-9]+")
+
+
+@_distinct(keep_hashes=False)  # a lead id is sent as it is, never hashed
+def lead_id(text: str, region: str = "") -> str:
     """Meta Lead Ads lead id (never hashed): digits only, spreadsheet damage repaired.
 
     "1234567890123456.0" (a float column) -> "1234567890123456"; the "l:" prefix of Ads Manager
     lead exports is dropped; anything else that is not all digits -> "".
     """
-    raw = _prep(values)
-    s = raw.str.replace(r"^[lL]:", "", regex=True).str.replace(r"^([0-9]+)\.0+$", r"\1", regex=True)
-    out = s.where(s.str.fullmatch(r"[0-9]+"), "")
-    return pd.Series(out.to_numpy(dtype=object), index=values.index, name=values.name, dtype=object)
+    s = _FLOAT_TEXT_RE.sub(r"\1", _LEAD_PREFIX_RE.sub("", text))
+    return s if _ALL_DIGITS_RE.fullmatch(s) else ""

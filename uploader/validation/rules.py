@@ -1,15 +1,18 @@
-"""The rules, one function each, applied to a whole chunk at once.
+"""The rules, one pair of functions each, applied to a whole chunk at once.
 
-Each rule returns a mask of the rows it refuses and a plain-language message.
-A row is refused for the first rule it breaks; the order below is the order a
-person would fix things in.
+Each rule tests every row (a numpy mask of the rows it refuses) and explains the rows it
+refuses: the column to fix and a plain-language message. A row is refused for the first rule
+it breaks; the order below is the order a person would fix things in. Messages are built only
+for the rows a rule refuses, so a rule nothing breaks costs one mask.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 
+import numpy as np
 import pandas as pd
 import pycountry
 
@@ -25,9 +28,12 @@ TOO_LITTLE: tuple[frozenset[str], ...] = (
     frozenset({"fn", "ge", "country"}),
     frozenset({"ln", "ge", "country"}),
 )
+_LEAD_ID_RE = re.compile(r"\d{15,17}")
 
-Verdict = tuple[pd.Series, str, "pd.Series | str"]
-Rule = Callable[[pd.DataFrame, float], Verdict]
+Test = Callable[[pd.DataFrame, float], np.ndarray]
+# (column, message) for the refused rows: each one str for all of them, or a Series per row.
+Explanation = tuple["pd.Series | str", "pd.Series | str"]
+Explain = Callable[[pd.DataFrame, float], Explanation]
 
 
 def window_days(action_source: str) -> int:
@@ -35,150 +41,223 @@ def window_days(action_source: str) -> int:
     return WINDOW_DAYS.get(action_source, DEFAULT_WINDOW_DAYS)
 
 
-def _event_name(f: pd.DataFrame, now: float) -> Verdict:
-    return f["event_name"].eq("") & f["stage"].eq(""), "event_name", "event_name is empty"
+def _text(f: pd.DataFrame, column: str) -> np.ndarray:
+    return f[column].to_numpy(dtype=object)
 
 
-def _stage(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["event_name"].eq("")
-    return bad, "stage", "stage " + _quoted(f.loc[bad, "stage"]) + " has no event name in this source's stage_map"
+def _number(f: pd.DataFrame, column: str) -> np.ndarray:
+    return f[column].to_numpy(dtype="float64")
 
 
-def _action_source(f: pd.DataFrame, now: float) -> Verdict:
-    bad = ~f["action_source"].isin(ACTION_SOURCES)
-    message = "action_source " + _quoted(f.loc[bad, "action_source"]) + " is not one of " + ", ".join(sorted(ACTION_SOURCES))
-    return bad, "action_source", message
+def _event_name(f: pd.DataFrame, now: float) -> np.ndarray:
+    return (_text(f, "event_name") == "") & (_text(f, "stage") == "")
 
 
-def _event_time(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["event_time"].isna()
-    text = f.loc[bad, "event_time_text"]
+def _event_name_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "event_name", "event_name is empty"
+
+
+def _stage(f: pd.DataFrame, now: float) -> np.ndarray:
+    return _text(f, "event_name") == ""
+
+
+def _stage_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "stage", "stage " + _quoted(rows["stage"]) + " has no event name in this source's stage_map"
+
+
+def _action_source(f: pd.DataFrame, now: float) -> np.ndarray:
+    return ~f["action_source"].isin(ACTION_SOURCES).to_numpy(dtype=bool)
+
+
+def _action_source_why(rows: pd.DataFrame, now: float) -> Explanation:
+    sources = ", ".join(sorted(ACTION_SOURCES))
+    return "action_source", "action_source " + _quoted(rows["action_source"]) + " is not one of " + sources
+
+
+def _event_time(f: pd.DataFrame, now: float) -> np.ndarray:
+    return np.isnan(_number(f, "event_time"))
+
+
+def _event_time_why(rows: pd.DataFrame, now: float) -> Explanation:
+    text = rows["event_time_text"]
     message = ("event_time " + _quoted(text) + " is not a date and time "
                "(use ISO 8601 such as 2026-11-20T14:30:00+01:00, or Unix seconds)")
-    return bad, "event_time", message.where(text.ne(""), "event_time is empty")
+    return "event_time", message.where(text.ne(""), "event_time is empty")
 
 
-def _future(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["event_time"] > now
-    return bad, "event_time", "event_time " + _iso(f.loc[bad, "event_time"]) + " is in the future"
+def _future(f: pd.DataFrame, now: float) -> np.ndarray:
+    return _number(f, "event_time") > now
 
 
-def _too_old(f: pd.DataFrame, now: float) -> Verdict:
-    window = f["action_source"].map(window_days)
-    age_days = (now - f["event_time"]) / 86400
+def _future_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "event_time", "event_time " + _iso(rows["event_time"]) + " is in the future"
+
+
+def _windows(action_sources: np.ndarray) -> np.ndarray:
+    """``window_days`` of each row."""
+    window = np.full(len(action_sources), DEFAULT_WINDOW_DAYS, dtype=np.int64)
+    for source, days in WINDOW_DAYS.items():
+        window[action_sources == source] = days
+    return window
+
+
+def _too_old(f: pd.DataFrame, now: float) -> np.ndarray:
+    age_days = (now - _number(f, "event_time")) / 86400
     # A cancelled conversion is never sent itself: only its refund's time matters.
-    bad = (age_days > window) & f["cancelled_at_text"].eq("")
-    message = ("event_time " + _iso(f.loc[bad, "event_time"]) + " is " + age_days[bad].round(1).astype(str)
-               + " days old; Meta takes " + f.loc[bad, "action_source"] + " events up to "
-               + window[bad].astype(str) + " days old")
-    return bad, "event_time", message
+    return (age_days > _windows(_text(f, "action_source"))) & (_text(f, "cancelled_at_text") == "")
 
 
-def _before_creation(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["event_time"] < f["lead_created_at"]
-    message = ("the stage time " + _iso(f.loc[bad, "event_time"]) + " is before the lead was created ("
-               + _iso(f.loc[bad, "lead_created_at"]) + ")")
-    return bad, "event_time", message
+def _too_old_why(rows: pd.DataFrame, now: float) -> Explanation:
+    window = rows["action_source"].map(window_days)
+    age_days = (now - rows["event_time"]) / 86400
+    message = ("event_time " + _iso(rows["event_time"]) + " is " + age_days.round(1).astype(str)
+               + " days old; Meta takes " + rows["action_source"] + " events up to "
+               + window.astype(str) + " days old")
+    return "event_time", message
 
 
-def _cancelled_at(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["cancelled_at_text"].ne("") & f["cancelled_at"].isna()
-    return bad, "cancelled_at", "cancelled_at " + _quoted(f.loc[bad, "cancelled_at_text"]) + " is not a date and time"
+def _before_creation(f: pd.DataFrame, now: float) -> np.ndarray:
+    return _number(f, "event_time") < _number(f, "lead_created_at")
 
 
-def _lead_id(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["lead_required"] & ~f["lead_id"].str.fullmatch(r"\d{15,17}")
-    lead_id = f.loc[bad, "lead_id"]
+def _before_creation_why(rows: pd.DataFrame, now: float) -> Explanation:
+    message = ("the stage time " + _iso(rows["event_time"]) + " is before the lead was created ("
+               + _iso(rows["lead_created_at"]) + ")")
+    return "event_time", message
+
+
+def _cancelled_at(f: pd.DataFrame, now: float) -> np.ndarray:
+    return (_text(f, "cancelled_at_text") != "") & np.isnan(_number(f, "cancelled_at"))
+
+
+def _cancelled_at_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "cancelled_at", "cancelled_at " + _quoted(rows["cancelled_at_text"]) + " is not a date and time"
+
+
+def _lead_id(f: pd.DataFrame, now: float) -> np.ndarray:
+    bad = f["lead_required"].to_numpy(dtype=bool).copy()
+    if bad.any():  # the lead id is looked at only where one is required
+        bad[bad] = [_LEAD_ID_RE.fullmatch(lead_id) is None for lead_id in _text(f, "lead_id")[bad]]
+    return bad
+
+
+def _lead_id_why(rows: pd.DataFrame, now: float) -> Explanation:
+    lead_id = rows["lead_id"]
     message = ("lead_id " + _quoted(lead_id) + " is not a Meta lead id (15 to 17 digits)").where(
         lead_id.ne(""), "lead_id is empty: Conversion Leads events need Meta's lead id")
-    return bad, "lead_id", message
+    return "lead_id", message
 
 
-def _value(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["value_text"].ne("") & f["value"].isna()
-    return bad, "value", "value " + _quoted(f.loc[bad, "value_text"]) + " is not a number"
+def _value(f: pd.DataFrame, now: float) -> np.ndarray:
+    return (_text(f, "value_text") != "") & np.isnan(_number(f, "value"))
 
 
-def _negative(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["value"] < 0
-    return bad, "value", "value " + f.loc[bad, "value_text"] + " is negative"
+def _value_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "value", "value " + _quoted(rows["value_text"]) + " is not a number"
 
 
-def _currency(f: pd.DataFrame, now: float) -> Verdict:
-    bad = f["currency"].ne("") & ~f["currency"].isin(currency_codes())
-    return bad, "currency", "currency " + _quoted(f.loc[bad, "currency"]) + " is not an ISO 4217 code such as USD or EUR"
+def _negative(f: pd.DataFrame, now: float) -> np.ndarray:
+    return _number(f, "value") < 0
 
 
-def _purchase(f: pd.DataFrame, now: float) -> Verdict:
-    no_value, no_currency = f["value"].isna(), f["currency"].eq("")
-    bad = f["event_name"].eq("Purchase") & (no_value | no_currency)
-    no_value, no_currency = no_value[bad], no_currency[bad]
+def _negative_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "value", "value " + rows["value_text"] + " is negative"
+
+
+def _currency(f: pd.DataFrame, now: float) -> np.ndarray:
+    return (_text(f, "currency") != "") & ~f["currency"].isin(currency_codes()).to_numpy(dtype=bool)
+
+
+def _currency_why(rows: pd.DataFrame, now: float) -> Explanation:
+    return "currency", "currency " + _quoted(rows["currency"]) + " is not an ISO 4217 code such as USD or EUR"
+
+
+def _purchase(f: pd.DataFrame, now: float) -> np.ndarray:
+    no_value, no_currency = np.isnan(_number(f, "value")), _text(f, "currency") == ""
+    return (_text(f, "event_name") == "Purchase") & (no_value | no_currency)
+
+
+def _purchase_why(rows: pd.DataFrame, now: float) -> Explanation:
+    no_value, no_currency = rows["value"].isna(), rows["currency"].eq("")
     column = no_value.map({True: "value", False: "currency"})
     missing = pd.Series("value and currency", index=column.index).where(no_value & no_currency, column)
-    return bad, column, "a Purchase needs value and currency (missing: " + missing + ")"
+    return column, "a Purchase needs value and currency (missing: " + missing + ")"
 
 
-def _no_match_key(f: pd.DataFrame, now: float) -> Verdict:
-    bad = ~f[list(IDENTIFYING)].ne("").any(axis=1)
-    em_dropped, ph_dropped = f.loc[bad, "em_dropped"], f.loc[bad, "ph_dropped"]
+def _present(f: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
+    """Rows x keys: where each key holds a value."""
+    if not keys:
+        return np.zeros((len(f), 0), dtype=bool)
+    return np.column_stack([_text(f, key) != "" for key in keys])
+
+
+def _no_match_key(f: pd.DataFrame, now: float) -> np.ndarray:
+    return ~_present(f, IDENTIFYING).any(axis=1)
+
+
+def _no_match_key_why(rows: pd.DataFrame, now: float) -> Explanation:
+    em_dropped, ph_dropped = rows["em_dropped"], rows["ph_dropped"]
     dropped = ("; dropped as invalid: " + (em_dropped.map({True: "email ", False: ""})
                + ph_dropped.map({True: "phone", False: ""})).str.strip())
     message = "no customer information to match on (email, phone, external_id, lead_id or name)"
-    message = message + dropped.where(em_dropped | ph_dropped, "")
-    return bad, "email", message
+    return "email", message + dropped.where(em_dropped | ph_dropped, "")
 
 
-def _too_little(f: pd.DataFrame, now: float) -> Verdict:
-    present = f[list(IDENTIFYING) + ["country"]].ne("")
-    too_little = pd.Series(False, index=f.index)
+def _too_little(f: pd.DataFrame, now: float) -> np.ndarray:
+    keys = IDENTIFYING + ("country",)
+    present = _present(f, keys)
+    too_little = np.zeros(len(f), dtype=bool)
     for allowed in TOO_LITTLE:
-        outside = [k for k in present.columns if k not in allowed]
-        too_little |= ~present[outside].any(axis=1)
+        outside = [i for i, key in enumerate(keys) if key not in allowed]
+        too_little |= ~present[:, outside].any(axis=1)
+    return too_little
+
+
+def _too_little_why(rows: pd.DataFrame, now: float) -> Explanation:
     message = ("too little customer information for Meta: add an email, phone, external_id or lead_id "
                "(city, state, zip, country, gender, birth date or one name alone are not enough)")
-    return too_little, "email", message
+    return "email", message
 
 
-RULES: tuple[tuple[str, Rule], ...] = (
-    ("missing_event_name", _event_name),
-    ("unknown_stage", _stage),
-    ("bad_action_source", _action_source),
-    ("bad_event_time", _event_time),
-    ("future_event_time", _future),
-    ("too_old", _too_old),
-    ("stage_before_creation", _before_creation),
-    ("bad_cancelled_at", _cancelled_at),
-    ("bad_lead_id", _lead_id),
-    ("bad_value", _value),
-    ("negative_value", _negative),
-    ("bad_currency", _currency),
-    ("purchase_without_value", _purchase),
-    ("no_match_key", _no_match_key),
-    ("too_little_customer_info", _too_little),
+RULES: tuple[tuple[str, Test, Explain], ...] = (
+    ("missing_event_name", _event_name, _event_name_why),
+    ("unknown_stage", _stage, _stage_why),
+    ("bad_action_source", _action_source, _action_source_why),
+    ("bad_event_time", _event_time, _event_time_why),
+    ("future_event_time", _future, _future_why),
+    ("too_old", _too_old, _too_old_why),
+    ("stage_before_creation", _before_creation, _before_creation_why),
+    ("bad_cancelled_at", _cancelled_at, _cancelled_at_why),
+    ("bad_lead_id", _lead_id, _lead_id_why),
+    ("bad_value", _value, _value_why),
+    ("negative_value", _negative, _negative_why),
+    ("bad_currency", _currency, _currency_why),
+    ("purchase_without_value", _purchase, _purchase_why),
+    ("no_match_key", _no_match_key, _no_match_key_why),
+    ("too_little_customer_info", _too_little, _too_little_why),
 )
-REASONS: tuple[str, ...] = ("malformed_row", "bad_encoding") + tuple(code for code, _ in RULES)
+REASONS: tuple[str, ...] = ("malformed_row", "bad_encoding") + tuple(code for code, _, _ in RULES)
 
 
 def refusals(frame: pd.DataFrame, now: float) -> pd.DataFrame:
     """Rows to refuse: one row each (index = the row's line), with reason, column and message."""
-    reason = pd.Series("", index=frame.index, dtype=object)
-    column = reason.copy()
-    message = reason.copy()
-    open_rows = pd.Series(True, index=frame.index)
-    for code, rule in RULES:
+    verdicts = {name: np.full(len(frame), "", dtype=object) for name in ("reason", "column", "message")}
+    open_rows = np.ones(len(frame), dtype=bool)
+    for code, test, explain in RULES:
         if not open_rows.any():
             break
-        # Every rule looks at each row on its own, so it can see the whole frame (no copy of the
+        # Every rule looks at each row on its own, so it can test the whole frame (no copy of the
         # open rows per rule); only the rows still open take its verdict.
-        mask, col, text = rule(frame, now)
-        mask = mask & open_rows
-        hit = mask[mask].index
-        open_rows &= ~mask
-        reason[hit] = code
-        column[hit] = col[hit] if isinstance(col, pd.Series) else col
-        message[hit] = text[hit] if isinstance(text, pd.Series) else text
-    refused = reason.ne("")
-    return pd.DataFrame({"reason": reason[refused], "column": column[refused], "message": message[refused]})
+        hit = test(frame, now) & open_rows
+        if not hit.any():
+            continue
+        open_rows &= ~hit
+        column, message = explain(frame[hit], now)
+        for name, value in (("reason", code), ("column", column), ("message", message)):
+            verdicts[name][hit] = value.to_numpy(dtype=object) if isinstance(value, pd.Series) else value
+    refused = ~open_rows
+    return pd.DataFrame({name: values[refused] for name, values in verdicts.items()},
+                        index=frame.index[refused], dtype=object)
 
 
 @cache
