@@ -9,6 +9,7 @@ chunk: a small run never pays for them.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import pickle
@@ -65,7 +66,7 @@ class ChunkMapper:
             # spawn, not fork: the scheduler and delivery run threads, and a forked child would
             # inherit their locks in whatever state they were in.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_ignore_signals)
+                                             initializer=_start_worker)
         return self._pool
 
     def close(self) -> None:
@@ -88,8 +89,10 @@ def _map_pickled(raw: bytes, source: SourceSettings, now: float) -> MappedChunk:
     return map_chunk(pickle.loads(raw), source, now)
 
 
-def _ignore_signals() -> None:
+def _start_worker() -> None:
     """Ctrl-C and SIGTERM are for the main process, which stops the run in order and then
-    shuts the workers down; a worker dying first would only turn that into a crash."""
+    shuts the workers down; a worker dying first would only turn that into a crash. What the
+    worker imported lives as long as it does: frozen, garbage collections skip it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.freeze()
