@@ -97,3 +97,12 @@ def test_source_bad_lines_join_the_refusals_in_line_order() -> None:
 def test_unknown_columns_are_named() -> None:
     rows = [{"event_name": "Lead", "event_time": "2026-11-20T08:00:00Z", "email": "a@x.com", "Rep": "Ana"}]
     assert map_chunk(chunk(rows), source(), NOW).ignored_columns == ["Rep"]
+
+
+def test_a_time_out_of_pandas_nanosecond_range_is_refused_not_a_crash() -> None:
+    raw = chunk([{"event_name": "Lead", "event_time": when, "email": "a@x.com"}
+                 for when in ("0000-01-01T00:00:00", "1677-09-21 00:00", "2026-11-20T08:00:00Z")])
+    mapped = map_chunk(raw, source(), NOW)
+    assert len(mapped.events) == 1
+    assert mapped.refused[["line", "column", "reason"]].values.tolist() == [
+        [2, "event_time", "too_old"], [3, "event_time", "too_old"]]

@@ -59,8 +59,10 @@ def _localize(times: pd.Series, timezone: str) -> pd.Series:
 def _seconds(times: pd.Series) -> pd.Series:
     if times.empty:
         return pd.Series(dtype="float64", index=times.index)
-    stamps = times.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[ns]")
-    seconds = stamps.astype("int64") // 10**9
+    # Straight to seconds: pandas parses into microseconds, where year 1 or 9999 fit and
+    # nanoseconds do not (such a time is then refused by validation, not a crash).
+    stamps = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+    seconds = pd.Series(stamps.astype("int64"), index=times.index)
     return seconds.astype("float64").where(times.notna())
 
 
