@@ -64,7 +64,7 @@ def _settings(ctx: click.Context) -> Settings:
 @cli.command()
 @click.pass_context
 def run(ctx: click.Context) -> int:
-    """One pass: read, map, validate, record, deliver pending events, print a summary."""
+    """One pass: read, map, validate, send new events as they are read, then pending ones; print a summary."""
     settings = _settings(ctx)
     with progress_for(sys.stderr) as progress:
         report = run_once(settings, progress=progress)

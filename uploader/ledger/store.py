@@ -297,9 +297,9 @@ def _sqlite_durability(connection: Any, record: Any) -> None:
     the ledger. Without this every delivered batch would wait for several fsyncs.
 
     The log is copied into the database every 50,000 pages (200 MB) rather than SQLite's 1,000:
-    a page is written to the log when an event is recorded and again when it is marked sent, and
-    only its last version is copied back, so a long interval writes each page back once instead
-    of up to three times. After a copy the log file is cut back to 64 MB. A 16 MB page cache (SQLite's default is 2 MB) keeps the
+    a page is written to the log at every commit that touches it (a primary-key index page is
+    touched by many batches), and only its last version is copied back, so a long interval writes
+    each page back once instead of many times. After a copy the log file is cut back to 64 MB. A 16 MB page cache (SQLite's default is 2 MB) keeps the
     primary-key index pages that random event ids touch in memory.
     """
     connection.execute("PRAGMA journal_mode=WAL")
