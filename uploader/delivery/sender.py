@@ -1,9 +1,10 @@
-"""Deliver the ledger's pending events: oldest first, several batches in flight, each
-event marked sent only on Meta's full receipt.
+"""Deliver events to Meta: fresh ones as the chunks are read (``Sender.offer``), then the
+ledger's pending ones, oldest first; several batches in flight, each event marked sent only on
+Meta's full receipt.
 
-Threads only speak HTTP; every ledger write happens here, in the calling thread,
-as soon as a batch's outcome is known, so a crash loses at most the outcomes of
-the batches in flight at that moment (their events stay pending and go again).
+Threads only speak HTTP; every ledger write happens here, in the calling thread, as soon as a
+batch's outcome is known, so a crash loses at most the outcomes of the batches in flight at
+that moment (their events are sent again, with the same ids, by the next run).
 """
 
 from __future__ import annotations
