@@ -454,10 +454,20 @@ def _check_custom_data(event_name: str, custom_data: dict[str, Any] | None) -> N
 def _check_amount(value: Any) -> None:
     if type(value) is float and 0.0 <= value < math.inf:
         return  # the usual value, in one step (NaN fails both comparisons)
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not is_number or not math.isfinite(value) or value < 0:
+    if not is_amount(value):
         raise _EventProblem(SUB_BAD_AMOUNT, "Invalid value",
                             "custom_data.value must be a number >= 0")
+
+
+def is_amount(value: Any) -> bool:
+    """A JSON number >= 0 that a double holds (a 400-digit integer is refused, not a crash)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:
+        return False
+    return math.isfinite(number) and number >= 0
 
 
 def _check_currency(currency: Any) -> None:
