@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import sqlite3
@@ -247,3 +248,23 @@ def test_cancellations_never_send_a_cancelled_deal_and_follow_the_policy_for_sen
     project.drop_file("old-again.csv", f"{DEAL_HEADER}\nPurchase,{iso(10)},D-4,d@x.com,300,USD,,\n")
     run_once(settings)
     assert ("Purchase", "D-4") not in {(e["event_name"], e["custom_data"]["order_id"]) for e in sandbox.accepted()}
+
+
+def test_a_deal_cancelled_later_in_the_same_file_is_never_sent(project: Project, env: dict[str, str],
+                                                               sandbox: SandboxServer) -> None:
+    """The deal's first row is read, and waits for a full batch, when its cancellation comes in a
+    later chunk: it is withdrawn, recorded cancelled, and never reaches Meta."""
+    project.write_config('[run]\nchunk_size = 100\nmap_workers = 0\n[sources.cancellations]\npolicy = "report"\n'
+                         'event_name = "Refund"\n')
+    others = [f"Purchase,{iso(30)},D-{n},b{n}@x.com,10,USD,," for n in range(100, 199)]
+    project.drop_file("deals.csv", "\n".join([DEAL_HEADER, f"Purchase,{iso(30)},D-7,g@x.com,700,USD,,", *others,
+                                              f"Purchase,{iso(30)},D-7,g@x.com,700,USD,{iso(2)},"]) + "\n")
+    report = run_once(load_settings(project.config, environ=env))
+    sent = [e["custom_data"]["order_id"] for e in sandbox.accepted()]
+    assert len(sent) == 99 and "D-7" not in sent
+    assert (report.cancelled, report.refunds, report.sent) == (1, 0, 99)
+    with sqlite3.connect(project.ledger_file) as conn:
+        statuses = collections.Counter(conn.execute("SELECT status FROM events").fetchall())
+        d7 = conn.execute("SELECT status FROM events WHERE event_id = ?",
+                          (sha("capi-uploader/v1|order|Purchase|D-7")[:32],)).fetchone()
+    assert statuses == {("sent",): 99, ("cancelled",): 1} and d7 == ("cancelled",)

@@ -187,15 +187,19 @@ class _Reader:
             self.report.duplicates += len(mapped.events) - len(unique)
             self.report.cancelled += len(mapped.cancelled)
             return
+        withdrawn = set(zip(mapped.cancelled["event_name"], mapped.cancelled["event_id"]))
+        if withdrawn:  # a conversion cancelled in the same run is not sent, and the ledger is settled first
+            self.sender.withdraw(withdrawn)
+            self.sender.flush()
+        cancelled, refunds = record_cancellations(self.ledger, dataset, self.source.name, mapped.cancelled,
+                                                  mapped.refunds, self.now)
+        self.report.cancelled += cancelled
+        self.report.refunds += refunds
         fresh = self._fresh(unique, dataset, self.sender)
         self.report.events_new += len(fresh)
         self.report.duplicates = self.report.events_mapped - self.report.events_new
         self.progress.sending(len(fresh))
         self.sender.offer(stored_events(fresh, self.source.name))
-        cancelled, refunds = record_cancellations(self.ledger, dataset, self.source.name, mapped.cancelled,
-                                                  mapped.refunds, self.now)
-        self.report.cancelled += cancelled
-        self.report.refunds += refunds
 
     def _fresh(self, unique: pd.DataFrame, dataset: str, sender: Sender) -> pd.DataFrame:
         """The events neither the ledger nor this run's batches on their way hold, in delivery order."""

@@ -108,6 +108,10 @@ class Sender:
             batch, self._waiting = self._waiting[:size], self._waiting[size:]
             self._submit(batch, fresh=True)
 
+    def withdraw(self, keys: set[tuple[str, str]]) -> None:
+        """Fresh events cancelled before they were handed over: they are not sent."""
+        self._waiting = [e for e in self._waiting if (e.event_name, e.event_id) not in keys]
+
     def flush(self) -> None:
         """Send what is waiting and settle everything in flight (before a unit is committed)."""
         waiting, self._waiting = self._waiting, []
