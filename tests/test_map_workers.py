@@ -3,6 +3,8 @@ process for a unit of one chunk."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +13,7 @@ import pytest
 from connectors.base import BadLine, RawChunk
 from tests.conftest import Project
 from tests.test_scheduler import leads
-from uploader.errors import ConfigError
+from uploader.errors import ConfigError, StopRun
 from uploader.mapping.engine import map_chunk
 from uploader.mapping.workers import ChunkMapper
 from uploader.pipeline import run_once
@@ -76,3 +78,15 @@ def test_map_workers_must_be_a_whole_number(project: Project) -> None:
     project.write_config("[run]\nmap_workers = -1\n")
     with pytest.raises(ConfigError, match=r"run\.map_workers: must be a whole number between 0 and 32"):
         load_settings(project.config, environ={})
+
+
+def test_a_worker_killed_by_the_system_stops_the_run_with_a_message() -> None:
+    chunks = raw_chunks(6)
+    with ChunkMapper(workers=1) as mapper:
+        results = mapper.map(iter(chunks), SOURCE, NOW)
+        next(results)  # the pool is up and mapping
+        assert mapper._pool is not None
+        for process in list(mapper._pool._processes.values()):  # as the OOM killer would
+            os.kill(process.pid, signal.SIGKILL)
+        with pytest.raises(StopRun, match=r"a mapping worker process stopped unexpectedly .* run\.map_workers = 0"):
+            list(results)

@@ -17,8 +17,10 @@ import signal
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from connectors.base import RawChunk
+from uploader.errors import StopRun
 from uploader.mapping.engine import MappedChunk, map_chunk
 from uploader.settings import SourceSettings
 
@@ -57,6 +59,9 @@ class ChunkMapper:
             while in_flight:
                 rows, future = in_flight.popleft()
                 yield rows, future.result()
+        except BrokenProcessPool:
+            raise StopRun("a mapping worker process stopped unexpectedly (out of memory?); nothing of this "
+                          "file was marked done: set run.map_workers = 0 or a smaller run.chunk_size") from None
         finally:
             for _, future in in_flight:  # a reader that stops early leaves nothing running
                 future.cancel()
