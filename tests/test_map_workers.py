@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -90,3 +93,37 @@ def test_a_worker_killed_by_the_system_stops_the_run_with_a_message() -> None:
             os.kill(process.pid, signal.SIGKILL)
         with pytest.raises(StopRun, match=r"a mapping worker process stopped unexpectedly .* run\.map_workers = 0"):
             list(results)
+
+
+def test_workers_exit_when_the_main_process_is_killed_outright(tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) gives the main process no chance to shut its workers down."""
+    script = tmp_path / "main.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})\n"
+        "from tests.test_map_workers import NOW, SOURCE, raw_chunks\n"
+        "from uploader.mapping.workers import ChunkMapper\n"
+        "if __name__ == '__main__':\n"
+        "    mapper = ChunkMapper(workers=2)\n"
+        "    results = mapper.map(iter(raw_chunks(4)), SOURCE, NOW)\n"
+        "    next(results)\n"
+        "    print(*[p.pid for p in mapper._pool._processes.values()], flush=True)\n"
+        "    sys.stdin.read()\n", encoding="utf-8")
+    main = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parent.parent)
+    workers = [int(pid) for pid in main.stdout.readline().split()]  # type: ignore[union-attr]
+    assert len(workers) == 2 and all(_alive(pid) for pid in workers)
+    main.kill()
+    main.wait(timeout=30)
+    deadline = time.monotonic() + 30  # a liveness bound, not a speed claim: they check once a second
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -12,8 +12,11 @@ from __future__ import annotations
 import gc
 import itertools
 import multiprocessing
+import os
 import pickle
 import signal
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -23,6 +26,8 @@ from connectors.base import RawChunk
 from uploader.errors import StopRun
 from uploader.mapping.engine import MappedChunk, map_chunk
 from uploader.settings import SourceSettings
+
+PARENT_CHECK_SECONDS = 1.0
 
 
 class ChunkMapper:
@@ -71,7 +76,7 @@ class ChunkMapper:
             # spawn, not fork: the scheduler and delivery run threads, and a forked child would
             # inherit their locks in whatever state they were in.
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker)
+                                             initializer=_start_worker, initargs=(os.getpid(),))
         return self._pool
 
     def close(self) -> None:
@@ -94,10 +99,19 @@ def _map_pickled(raw: bytes, source: SourceSettings, now: float) -> MappedChunk:
     return map_chunk(pickle.loads(raw), source, now)
 
 
-def _start_worker() -> None:
+def _start_worker(parent: int) -> None:
     """Ctrl-C and SIGTERM are for the main process, which stops the run in order and then
-    shuts the workers down; a worker dying first would only turn that into a crash. What the
-    worker imported lives as long as it does: frozen, garbage collections skip it."""
+    shuts the workers down; a worker dying first would only turn that into a crash. A main
+    process killed outright (SIGKILL, the OOM killer) cannot shut them down: each worker then
+    notices it has a new parent and exits. What the worker imported lives as long as it does:
+    frozen, garbage collections skip it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(parent,), name="capi-map-parent-watch", daemon=True).start()
     gc.freeze()
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
