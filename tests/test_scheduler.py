@@ -196,3 +196,17 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("timed out waiting")
         time.sleep(0.05)
+
+
+def test_a_stop_signal_is_not_swallowed_by_code_that_catches_exceptions() -> None:
+    """SIGTERM may land while APScheduler's own loop runs, inside its `except Exception`."""
+    from uploader.scheduling.scheduler import _Stop
+
+    def scheduler_loop() -> str:
+        try:
+            raise _Stop("SIGTERM")
+        except Exception:
+            return "swallowed: the process would never stop"
+
+    with pytest.raises(_Stop):
+        scheduler_loop()

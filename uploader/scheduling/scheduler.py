@@ -135,8 +135,10 @@ def run_scheduler(config_path: Path, schedule: ScheduleSettings, run_now: bool =
     return 0
 
 
-class _Stop(Exception):
-    """Raised in the main thread by the first SIGTERM or SIGINT."""
+class _Stop(BaseException):
+    """Raised in the main thread by the first SIGTERM or SIGINT. A BaseException, as
+    KeyboardInterrupt is: the signal may land while APScheduler's own loop runs, whose
+    ``except Exception`` would otherwise swallow it and leave the process running forever."""
 
 
 @contextmanager
