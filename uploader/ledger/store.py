@@ -205,8 +205,8 @@ class Ledger:
         if not batch:
             return
         stamp = _utc(now)
-        fixed = {"dataset_id": dataset_id, "status": fresh_status, "attempts": attempts, "created_at": stamp, "sent_at": None,
-                 "last_error": None, "fbtrace_id": None, **changes, "updated_at": stamp}
+        fixed = {"dataset_id": dataset_id, "status": fresh_status, "attempts": attempts, "created_at": stamp,
+                 "sent_at": None, "last_error": None, "fbtrace_id": None, **changes, "updated_at": stamp}
         changed = [*changes, "updated_at"]
         with self.engine.begin() as conn:
             if self.engine.dialect.name == "sqlite":
@@ -299,8 +299,9 @@ def _sqlite_durability(connection: Any, record: Any) -> None:
     The log is copied into the database every 50,000 pages (200 MB) rather than SQLite's 1,000:
     a page is written to the log at every commit that touches it (a primary-key index page is
     touched by many batches), and only its last version is copied back, so a long interval writes
-    each page back once instead of many times. After a copy the log file is cut back to 64 MB. A 16 MB page cache (SQLite's default is 2 MB) keeps the
-    primary-key index pages that random event ids touch in memory.
+    each page back once instead of many times. After a copy the log file is cut back to 64 MB.
+    A 16 MB page cache (SQLite's default is 2 MB) keeps in memory more of the primary-key index
+    pages that random event ids touch.
     """
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")

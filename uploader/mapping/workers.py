@@ -65,8 +65,9 @@ class ChunkMapper:
                 rows, future = in_flight.popleft()
                 yield rows, future.result()
         except BrokenProcessPool:
-            raise StopRun("a mapping worker process stopped unexpectedly (out of memory?); nothing of this "
-                          "file was marked done: set run.map_workers = 0 or a smaller run.chunk_size") from None
+            raise StopRun("a mapping worker process stopped unexpectedly (out of memory?); the file or window "
+                          "being read was not marked done: set run.map_workers = 0 or a smaller "
+                          "run.chunk_size") from None
         finally:
             for _, future in in_flight:  # a reader that stops early leaves nothing running
                 future.cancel()
