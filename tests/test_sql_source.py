@@ -17,7 +17,6 @@ from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 import pytest
 from sqlalchemy import Engine, event
 

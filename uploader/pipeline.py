@@ -228,8 +228,7 @@ def _count(report: RunReport, source: str, mapped: MappedChunk, backfill: bool) 
 def _send_backlog(sender: Sender, report: RunReport, progress: Progress) -> None:
     """After reading: the events left pending by earlier runs (and refunds), oldest first."""
     started = time.monotonic()
-    sender.flush()
-    progress.sending(sender.backlog_size())
+    progress.sending(sender.backlog_size())  # every unit read was flushed before it was committed
     sender.send_backlog()
     report.durations["deliver"] = time.monotonic() - started
 
