@@ -110,11 +110,12 @@ class Killer:
 
 
 def ledger_rows(path: Path) -> int:
+    """Events recorded: in `events`, or sent and still in the journal (not folded yet)."""
     if not path.exists():
         return 0
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as conn:
-            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            return conn.execute("SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM journal)").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, select
 
 from uploader.ledger import EXPIRED, PENDING, SENT, Ledger, StoredEvent
-from uploader.ledger.schema import SCHEMA_VERSION, current_version, events
+from uploader.ledger.schema import SCHEMA_VERSION, current_version, events, journal
 
 NOW = 1_795_168_800.0  # 2026-11-20T10:00:00Z
 DAY = 86_400
@@ -136,6 +136,7 @@ def test_a_fresh_batch_outcome_is_its_events_first_record(ledger_url: str) -> No
     ledger.mark_attempt("1", fresh[2:3], "HTTP 503", "trace-503", NOW)
     ledger.hold("1", fresh[3:], NOW)  # never attempted: sending had stopped
     ledger.mark_sent("1", fresh[2:3], "trace-later", NOW + 60)  # held before: updated, one more attempt
+    ledger.fold()  # a sent outcome reaches `events` when the journal is folded
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(events.c.event_id, events.c.status, events.c.attempts, events.c.fbtrace_id,
                                    events.c.last_error, events.c.source, events.c.action_source, events.c.payload)
@@ -174,3 +175,65 @@ def test_the_pending_index_holds_pending_events_only_and_serves_each_page(ledger
             plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + page_sql, params))
             assert "USING INDEX ix_events_pending" in plan and "TEMP B-TREE" not in plan, plan
     ledger.close()
+
+
+def table_rows(ledger: Ledger, table: str) -> list[tuple[object, ...]]:
+    with ledger.engine.connect() as conn:
+        if table == "journal":
+            return [tuple(r) for r in conn.execute(select(journal.c.event_id, journal.c.fbtrace_id)
+                                                   .order_by(journal.c.seq))]
+        return [tuple(r) for r in conn.execute(select(events.c.event_id, events.c.status, events.c.attempts,
+                                                      events.c.fbtrace_id, events.c.payload)
+                                               .order_by(events.c.event_id))]
+
+
+def fresh(*ids: str) -> list[StoredEvent]:
+    return [StoredEvent("Lead", i, int(NOW), f'{{"event_id":"{i}"}}', 0, "system_generated", "crm") for i in ids]
+
+
+def test_sent_batches_wait_in_the_journal_and_are_folded_every_few_events(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url, fold_every=5)
+    ledger.mark_sent("1", fresh("a", "b", "c"), "T1", NOW)
+    assert table_rows(ledger, "events") == []  # committed to the journal, not yet folded
+    assert table_rows(ledger, "journal") == [("a", "T1"), ("b", "T1"), ("c", "T1")]
+    # The ledger already holds them: a repeat of these keys in a later chunk is not fresh.
+    assert ledger.existing("1", [("Lead", "a"), ("Lead", "z")]) == {("Lead", "a")}
+    assert ledger.existing("2", [("Lead", "a")]) == set()  # per dataset
+    ledger.mark_sent("1", fresh("d", "e"), "T2", NOW)  # 5 journaled: folded
+    assert table_rows(ledger, "journal") == []
+    assert table_rows(ledger, "events") == [(i, SENT, 1, t, "") for i, t in
+                                            [("a", "T1"), ("b", "T1"), ("c", "T1"), ("d", "T2"), ("e", "T2")]]
+    ledger.mark_sent("1", fresh("f"), "T3", NOW)
+    assert ledger.count("1", SENT) == 6  # a status read folds first
+    assert table_rows(ledger, "journal") == []
+    ledger.close()
+
+
+def test_a_journal_left_by_a_killed_run_is_folded_by_the_next_one(ledger_url: str) -> None:
+    killed = Ledger.open(ledger_url)
+    killed.record("1", "s", batch(("held", "Lead", NOW, "system_generated")), NOW)  # a backlog event
+    killed.mark_attempt("1", [next(killed.pending("1", 1))[0]], "HTTP 503", None, NOW)
+    killed.mark_sent("1", [*fresh("new"), next(killed.pending("1", 1))[0]], "T", NOW)
+    killed.engine.dispose()  # killed: no close, nothing folded
+    from uploader.ledger.overview import counts
+    nxt = Ledger.open(ledger_url)
+    # status, before any run folds it, counts the journal as sent and the backlog event no more as pending
+    assert counts(nxt.engine, "1") == [("crm", "Lead", SENT, 1), ("s", "Lead", SENT, 1)]
+    nxt.fold()  # what a run does once it holds the run lock
+    assert table_rows(nxt, "journal") == []
+    assert table_rows(nxt, "events") == [("held", SENT, 2, "T", ""), ("new", SENT, 1, "T", "")]
+    assert nxt.existing("1", [("Lead", "new"), ("Lead", "held")]) == {("Lead", "new"), ("Lead", "held")}
+    assert counts(nxt.engine, "1") == [("crm", "Lead", SENT, 1), ("s", "Lead", SENT, 1)]
+    nxt.fold()  # nothing left: a no-op
+    assert table_rows(nxt, "events") == [("held", SENT, 2, "T", ""), ("new", SENT, 1, "T", "")]
+    nxt.close()
+
+
+def test_closing_the_ledger_folds_its_journal(ledger_url: str) -> None:
+    ledger = Ledger.open(ledger_url)
+    ledger.mark_sent("1", fresh("a"), "T", NOW)
+    ledger.close()
+    again = Ledger.open(ledger_url)
+    assert table_rows(again, "journal") == []
+    assert table_rows(again, "events") == [("a", SENT, 1, "T", "")]
+    again.close()

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, MetaData, Table, case, func, inspect, select
+from sqlalchemy import ColumnElement, Engine, MetaData, Select, Table, and_, case, func, inspect, select
 
-from uploader.ledger.schema import events
-from uploader.ledger.store import FAILED, IS_PENDING
+from uploader.ledger.schema import events, journal
+from uploader.ledger.store import FAILED, IS_PENDING, SENT
 from uploader.validation import WINDOW_DAYS, window_days
 
 
@@ -38,13 +38,30 @@ class Failed:
 
 
 def counts(engine: Engine, dataset_id: str | None) -> list[tuple[str, str, str, int]]:
-    """(source, event_name, status, events) for every combination the ledger holds."""
+    """(source, event_name, status, events) for every combination the ledger holds, the sent
+    outcomes still in the journal (a run is sending, or one stopped before folding) counted as
+    sent: once folded they are sent, whatever ``events`` holds for them now."""
     query = (select(events.c.source, events.c.event_name, events.c.status, func.count())
              .where(*_dataset(dataset_id))
-             .group_by(events.c.source, events.c.event_name, events.c.status)
-             .order_by(events.c.source, events.c.event_name, events.c.status))
+             .group_by(events.c.source, events.c.event_name, events.c.status))
+    totals: dict[tuple[str, str, str], int] = {}
     with engine.connect() as conn:
-        return [(s, n, st, int(c)) for s, n, st, c in conn.execute(query)]
+        for source, name, status, count in conn.execute(query):
+            totals[(source, name, status)] = int(count)
+        for source, name, held, count in conn.execute(_journaled(dataset_id)):
+            totals[(source, name, SENT)] = totals.get((source, name, SENT), 0) + int(count)
+            if held is not None:  # a pending event of the backlog, until the fold
+                totals[(source, name, held)] -= int(count)
+    return [(*key, count) for key, count in sorted(totals.items()) if count > 0]
+
+
+def _journaled(dataset_id: str | None) -> Select[Any]:
+    """The journal's events by source, name, and the status ``events`` holds for them (None: not there)."""
+    key = [journal.c[c] == events.c[c] for c in ("dataset_id", "event_name", "event_id")]
+    where = [journal.c.dataset_id == dataset_id] if dataset_id else []
+    return (select(journal.c.source, journal.c.event_name, events.c.status, func.count())
+            .select_from(journal.outerjoin(events, and_(*key))).where(*where)
+            .group_by(journal.c.source, journal.c.event_name, events.c.status))
 
 
 def expiring(engine: Engine, dataset_id: str | None, now: float, within: float = 86_400,

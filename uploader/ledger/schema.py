@@ -50,6 +50,24 @@ events = Table(
           sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
 )
 
+# Sent outcomes not yet folded into ``events`` (store.Ledger.mark_sent and fold): appended once
+# per accepted batch, in the order they happened, and moved into ``events`` in key order every
+# few tens of thousands of events. No index but the sequence: an append touches a few pages,
+# where writing ``events`` touches one primary-key page per event once the ledger is large.
+journal = Table(
+    "journal", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("dataset_id", String(64), nullable=False),
+    Column("event_name", String(100), nullable=False),
+    Column("event_id", String(200), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("event_time", BigInteger, nullable=False),
+    Column("action_source", String(32), nullable=False),
+    Column("stage_rank", Integer, nullable=False),
+    Column("fbtrace_id", String(64)),
+    Column("sent_at", DateTime, nullable=False),
+)
+
 files = Table(
     "files", metadata,
     Column("source", String(100), nullable=False),
@@ -146,13 +164,17 @@ def _index_only_pending_events(conn: Connection) -> None:
         _pending_index().create(conn)
 
 
+def _add_journal(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[journal])
+
+
 def _pending_index() -> Index:
     return next(index for index in events.indexes if index.name == "ix_events_pending")
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _add_run_lock_and_runs, _add_cursors,
                                                         _add_stage_rank, _index_pending_in_delivery_order,
-                                                        _index_only_pending_events)
+                                                        _index_only_pending_events, _add_journal)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

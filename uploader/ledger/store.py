@@ -3,31 +3,41 @@
 It alone decides what was sent. An event is inserted once (its key is dataset +
 event_name + event_id; a second insert is ignored), and is marked ``sent`` only
 after Meta confirmed the batch that carried it.
+
+A sent batch is first appended to the journal, committed before ``mark_sent`` returns, and
+folded into ``events`` in key order every ``JOURNAL_FOLD`` events (see ``Ledger.fold``).
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import operator
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 
 import pandas as pd
-from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Table, and_, create_engine, event, func,
-                        insert, literal_column, or_, select, tuple_, update)
+from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Select, Table, and_, create_engine, delete,
+                        event, func, insert, literal, literal_column, null, or_, select, tuple_, update)
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from uploader.errors import ConfigError, StopRun
-from uploader.ledger.schema import cursors, events, files, migrate
+from uploader.ledger.schema import cursors, events, files, journal, migrate
 from uploader.validation import WINDOW_DAYS, window_days
 
 PENDING, SENT, FAILED, EXPIRED, CANCELLED = "pending", "sent", "failed", "expired", "cancelled"
 # Written out, not bound: only then may SQLite and PostgreSQL answer from the partial pending index.
 IS_PENDING = events.c.status == literal_column("'pending'")
 RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stage_rank", "payload"]
+# Sent events appended to the journal between two folds: each fold writes a primary-key page
+# once for all the journaled events on it, instead of once per batch (see Ledger.fold).
+JOURNAL_FOLD = 50_000
+
+log = logging.getLogger("capi_uploader.ledger")
 
 
 class StoredEvent(NamedTuple):
@@ -61,24 +71,73 @@ class FailedEvent:
     fbtrace_id: str | None
 
 
-class Ledger:
-    """All reads and writes of the ledger database."""
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
-    def __init__(self, engine: Engine) -> None:
+
+def _folded_first(method: Callable[Concatenate[Ledger, _P], _R]) -> Callable[Concatenate[Ledger, _P], _R]:
+    """For a method that reads statuses or writes events: the sent outcomes this ledger has
+    journaled are folded into ``events`` first (nothing to do when there are none)."""
+    @functools.wraps(method)
+    def folded(self: Ledger, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        self._settle()
+        return method(self, *args, **kwargs)
+    return folded
+
+
+class Ledger:
+    """All reads and writes of the ledger database.
+
+    Only the process holding the run lock marks events sent, so only it appends to the journal
+    and folds it; it folds whatever an earlier run left there (``fold``) before it reads.
+    """
+
+    def __init__(self, engine: Engine, fold_every: int = JOURNAL_FOLD) -> None:
         self.engine = engine
+        self.fold_every = fold_every
+        self._unfolded = 0  # events this ledger journaled since its last fold
+        self._journaled: dict[str, set[tuple[str, str]]] = {}  # their keys, per dataset
 
     @classmethod
-    def open(cls, url: str) -> Ledger:
+    def open(cls, url: str, fold_every: int = JOURNAL_FOLD) -> Ledger:
         """Connect to ``url``, creating or migrating the tables on first use."""
         engine = _engine(url)
         try:
             migrate(engine)
         except OperationalError as exc:
             raise StopRun(f"ledger.url: cannot open the ledger database ({_first_line(exc)})") from None
-        return cls(engine)
+        return cls(engine, fold_every)
 
     def close(self) -> None:
-        self.engine.dispose()
+        """Fold what this ledger journaled, then disconnect. A fold that fails here is left to
+        the next run: the journal is durable, and the run's own error is what matters."""
+        try:
+            self._settle()
+        except SQLAlchemyError as exc:
+            log.warning("the ledger journal was not folded (%s); the next run folds it", _first_line(exc))
+        finally:
+            self.engine.dispose()
+
+    def fold(self) -> None:
+        """Move the journal's sent outcomes into ``events``, in one transaction and in key order:
+        an event the ledger did not hold is inserted as sent, a held one (a pending event of the
+        backlog) becomes sent with one more attempt, as ``mark_sent`` once wrote them directly.
+        Sorted, the inserts walk the primary-key index once, a page for all its events."""
+        with self.engine.begin() as conn:
+            last = conn.scalar(select(func.max(journal.c.seq)))
+            if last is not None:
+                conn.execute(_upsert(self.engine, list(_SENT_CHANGES)).from_select(
+                    [*_FOLD_COLUMNS], _journal_rows(conn.dialect.name, last)))
+                conn.execute(delete(journal).where(journal.c.seq <= last))
+        self._unfolded = 0
+        self._journaled.clear()
+
+    def _settle(self) -> None:
+        """Fold what this ledger journaled, if anything: before it reads statuses or writes events
+        otherwise than by ``mark_sent``. Calls with nothing to do (an empty batch) must not fold:
+        a fold writes every primary-key page its events are on, and pays when they are many."""
+        if self._unfolded:
+            self.fold()
 
     def record(self, dataset_id: str, source: str, batch: pd.DataFrame, now: float) -> int:
         """Insert new events as pending, ignoring ones already held; returns how many were new.
@@ -90,6 +149,7 @@ class Ledger:
     def _insert(self, dataset_id: str, source: str, batch: pd.DataFrame, status: str, now: float) -> int:
         if batch.empty:
             return 0
+        self._settle()
         stamp = _utc(now)
         if "stage_rank" not in batch:
             batch = batch.assign(stage_rank=0)
@@ -151,6 +211,7 @@ class Ledger:
             if not found:
                 conn.execute(insert(cursors).values(source=source, value=value, updated_at=_utc(now)))
 
+    @_folded_first
     def expire(self, dataset_id: str, now: float) -> int:
         """Mark pending events too old for Meta as expired; they are never sent."""
         stamp = _utc(now)
@@ -161,6 +222,7 @@ class Ledger:
                 .values(status=EXPIRED, updated_at=stamp, last_error="older than Meta accepts")
             ).rowcount
 
+    @_folded_first
     def pending(self, dataset_id: str, page: int) -> Iterator[list[StoredEvent]]:
         """Pending events oldest first, ``page`` at a time; keyset paging, so events whose
         batch failed (and stay pending) are not read again in the same pass."""
@@ -182,17 +244,30 @@ class Ledger:
             after = (last.event_time, last.stage_rank, last.event_name, last.event_id)
 
     def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
-        """Meta accepted these events: sent, recorded now if they were fresh. Their payload is not
-        kept: Meta has it, and the hashed user data need not be stored any longer (it is 85% of a
-        row; the key, times, status and fbtrace_id stay)."""
-        self._outcome(dataset_id, batch, SENT, now, status=SENT, fbtrace_id=fbtrace_id, sent_at=_utc(now),
-                      last_error=None, payload="")
+        """Meta accepted these events: sent. Appended to the journal and committed before this
+        returns (``fold`` moves them into ``events``). Their payload is not kept: Meta has it,
+        and the hashed user data need not be stored any longer (it is 85% of a row)."""
+        if not batch:
+            return
+        stamp = _utc(now)
+        with self.engine.begin() as conn:
+            if self.engine.dialect.name == "sqlite":
+                _journal_sqlite(conn, dataset_id, batch, fbtrace_id, stamp)
+            else:
+                conn.execute(insert(journal), [{"dataset_id": dataset_id, **_event_row(e, _JOURNAL_FIELDS),
+                                                "fbtrace_id": fbtrace_id, "sent_at": stamp} for e in batch])
+        self._journaled.setdefault(dataset_id, set()).update((e.event_name, e.event_id) for e in batch)
+        self._unfolded += len(batch)
+        if self._unfolded >= self.fold_every:
+            self.fold()
 
+    @_folded_first
     def mark_attempt(self, dataset_id: str, batch: Sequence[StoredEvent], error: str,
                      fbtrace_id: str | None, now: float) -> None:
         """Count a failed attempt; the events stay pending (fresh ones are recorded pending) for the next run."""
         self._outcome(dataset_id, batch, PENDING, now, last_error=error[:2000], fbtrace_id=fbtrace_id)
 
+    @_folded_first
     def hold(self, dataset_id: str, batch: Sequence[StoredEvent], now: float) -> None:
         """Fresh events this run could not send (Meta stopped answering): pending, never attempted."""
         self._outcome(dataset_id, batch, PENDING, now, attempts=0)
@@ -220,7 +295,7 @@ class Ledger:
         had already been sent, which the cancellation policy may answer with a refund."""
         if batch.empty:
             return set()
-        self._insert(dataset_id, source, batch, CANCELLED, now)
+        self._insert(dataset_id, source, batch, CANCELLED, now)  # folds the journal first
         with self.engine.begin() as conn:
             statuses = _statuses(conn, dataset_id, list(zip(batch["event_name"], batch["event_id"])))
             pending = [StoredEvent(name, event_id, 0, "") for (name, event_id), status in statuses.items()
@@ -230,15 +305,22 @@ class Ledger:
         return {key for key, status in statuses.items() if status == SENT}
 
     def existing(self, dataset_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which of these (event_name, event_id) keys the ledger holds, whatever their status."""
+        """Which of these (event_name, event_id) keys the ledger holds, whatever their status
+        (those in the journal too)."""
         with self.engine.connect() as conn:
-            return set(_statuses(conn, dataset_id, keys))
+            held = set(_statuses(conn, dataset_id, keys))
+        journaled = self._journaled.get(dataset_id)
+        if journaled:
+            held.update(key for key in keys if key in journaled)
+        return held
 
+    @_folded_first
     def mark_failed(self, dataset_id: str, event: StoredEvent, error: str, fbtrace_id: str | None,
                     now: float) -> None:
         """Meta refused this event itself: it is not sent again until ``requeue_failed``."""
         self._outcome(dataset_id, [event], FAILED, now, status=FAILED, last_error=error[:2000], fbtrace_id=fbtrace_id)
 
+    @_folded_first
     def requeue_failed(self, dataset_id: str, now: float) -> tuple[int, int]:
         """Failed events back to pending (once the operator fixed the cause); those now too
         old for Meta become expired instead. Returns (requeued, expired)."""
@@ -251,6 +333,7 @@ class Ledger:
                                     .values(status=PENDING, attempts=0, updated_at=stamp)).rowcount
         return requeued, expired
 
+    @_folded_first
     def failed_events(self, dataset_id: str, limit: int = 20) -> list[FailedEvent]:
         """The most recently failed events, with Meta's message and fbtrace_id."""
         query = (select(events.c.event_name, events.c.event_id, events.c.last_error, events.c.fbtrace_id)
@@ -259,12 +342,14 @@ class Ledger:
         with self.engine.connect() as conn:
             return [FailedEvent(*row) for row in conn.execute(query)]
 
+    @_folded_first
     def expiring_soon(self, dataset_id: str, now: float, within: float = 86_400) -> int:
         """Pending events that pass Meta's age limit within ``within`` seconds."""
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(events).where(
                 events.c.dataset_id == dataset_id, IS_PENDING, _older_than_window(now + within))) or 0
 
+    @_folded_first
     def count(self, dataset_id: str, status: str) -> int:
         which = IS_PENDING if status == PENDING else events.c.status == status
         with self.engine.connect() as conn:
@@ -355,10 +440,40 @@ def _upsert_sqlite(conn: Connection, batch: Sequence[StoredEvent], fixed: dict[s
 
 
 _EVENT_FIELDS = ("event_name", "event_id", "source", "event_time", "action_source", "payload", "stage_rank")
+_JOURNAL_FIELDS = ("event_name", "event_id", "source", "event_time", "action_source", "stage_rank")
+# What a sent outcome sets on an event the ledger held (and gives a new one); see Ledger.fold.
+_SENT_CHANGES = ("status", "fbtrace_id", "sent_at", "last_error", "payload", "updated_at")
+_FOLD_COLUMNS = ("dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at", "updated_at", "created_at", "status",
+                 "last_error", "payload", "attempts")
 
 
-def _event_row(event: StoredEvent) -> dict[str, Any]:
-    return {field: getattr(event, field) for field in _EVENT_FIELDS}
+def _journal_sqlite(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str,
+                    stamp: datetime) -> None:
+    """The journal append as one executemany of plain tuples (see ``_insert_sqlite``)."""
+    when = journal.c.sent_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(stamp)
+    columns = ["dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at"]
+    sql = f"INSERT INTO journal ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    fields = operator.attrgetter(*_JOURNAL_FIELDS)
+    conn.exec_driver_sql(sql, [(dataset_id, *fields(e), fbtrace_id, when) for e in batch])
+
+
+def _journal_rows(dialect: str, last: int) -> Select[Any]:
+    """The journal up to ``last`` as rows of ``events`` (``_FOLD_COLUMNS``), in key order. An
+    event is journaled once (the sender never sends a key twice); should one ever be there
+    twice, PostgreSQL, which refuses to update a row twice in one statement, takes the last."""
+    key = (journal.c.dataset_id, journal.c.event_name, journal.c.event_id)
+    query = select(*(journal.c[c] for c in ("dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at")),
+                   journal.c.sent_at.label("updated_at"), journal.c.sent_at.label("created_at"),
+                   literal(SENT).label("status"), null().label("last_error"), literal("").label("payload"),
+                   literal(1).label("attempts")).where(journal.c.seq <= last)
+    if dialect == "postgresql":
+        latest = select(func.max(journal.c.seq)).where(journal.c.seq <= last).group_by(*key)
+        query = query.where(journal.c.seq.in_(latest.scalar_subquery()))
+    return query.order_by(*key, journal.c.seq)
+
+
+def _event_row(event: StoredEvent, fields: Sequence[str] = _EVENT_FIELDS) -> dict[str, Any]:
+    return {field: getattr(event, field) for field in fields}
 
 
 def _update_keys(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
