@@ -46,10 +46,14 @@ class Stopwatch:
         return timed
 
 
-def chunks(settings: Settings, csv: Path) -> Iterator[RawChunk]:
-    """The CSV's raw chunks, read exactly as ``capi-uploader run`` reads them."""
+def csv_unit(settings: Settings, csv: Path) -> CsvFile:
     source = settings.sources[0]
-    return CsvFile(source.name, csv, source.encoding, settings.chunk_size).chunks()
+    return CsvFile(source.name, csv, source.encoding, settings.chunk_size)
+
+
+def chunks(settings: Settings, csv: Path) -> Iterator[RawChunk]:
+    """The CSV's raw chunks, read and parsed in this process (a run without mapping workers)."""
+    return csv_unit(settings, csv).chunks()
 
 
 def read_stage(settings: Settings, csv: Path) -> dict[str, Any]:
@@ -76,16 +80,16 @@ def map_stage(settings: Settings, csv: Path, validate: bool) -> dict[str, Any]:
 
 
 def map_workers_stage(settings: Settings, csv: Path) -> dict[str, Any]:
-    """The whole of ``map_chunk`` (validation included) as a run does it: in ``run.map_workers``
-    worker processes, results in order; timed from the first chunk read to the last result, with
-    the worker start-up, the reading and the pickling both ways."""
+    """The whole of ``map_chunk`` (validation included) as a run does it: the file cut into blocks
+    here, parsed and mapped in ``run.map_workers`` worker processes, results in order; timed from
+    the first block cut to the last result, with the worker start-up and the pickling both ways."""
     from uploader.mapping.workers import ChunkMapper
 
     rows = events = 0
     now = time.time()
     started = time.perf_counter()
     with ChunkMapper(settings.map_workers) as mapper:
-        for chunk_rows, mapped in mapper.map(chunks(settings, csv), settings.sources[0], now):
+        for chunk_rows, mapped in mapper.map_unit(csv_unit(settings, csv), settings.sources[0], now):
             rows, events = rows + chunk_rows, events + len(mapped.events)
     return {"rows": rows, "units": events, "workers": settings.map_workers, "seconds": time.perf_counter() - started}
 

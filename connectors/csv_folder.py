@@ -4,18 +4,30 @@ Lifecycle: a file whose size or time changed while it was looked at, or changed
 less than ``settle_seconds`` ago, is still being written and is left for the next
 run. A processed file moves to ``processed/`` inside the folder (``after = "keep"``
 leaves it), and a file with refused rows gets ``<name>.quarantine.csv`` beside it.
+
+Reading: for an encoding in which a newline or a quote byte is always that character (UTF-8, ASCII,
+ISO 8859, Windows code pages), this process only cuts the bytes into blocks of ``chunk_size`` lines,
+each ending at a newline where the count of quotes is even, and the block is parsed where it is
+mapped (a worker process). A stray quote in an unquoted field fools that count, so each block is
+verified as it is parsed: a record appended after it must come out as a record of its own. From a
+block that fails, the rest of the file is read as one stream here, as every file once was. Other
+encodings (UTF-16, ...) are always read as one stream.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
+import io
 import itertools
 import os
+import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
@@ -28,6 +40,86 @@ if TYPE_CHECKING:  # settings imports the registry, so only type checkers import
 REPLACEMENT_CHAR = "\ufffd"
 PROCESSED = "processed"
 QUARANTINE_SUFFIX = ".quarantine.csv"
+
+# Encodings whose bytes b"\n", b"\r" and b'"' are always those characters, one byte a character
+# or ASCII-compatible multi-byte (UTF-8): their files can be cut at newline bytes.
+SPLITTABLE = re.compile(r"utf-8(-sig)?|ascii|iso8859-\d+|cp125[0-8]")
+BLOCK_END = "\x1fcapi-block-end\x1f"  # the verification record; no CSV export writes unit separators
+PIECE_BYTES = 1 << 20  # the file is read this much at a time
+MIN_CAP_BYTES = 1 << 20  # a block never waits for more than max(this, 4x a block) bytes to find its lines
+FIRST_LINE_BYTES = 256  # the guess of a line's size that sizes the cap until a first block is cut
+EXTEND = 4  # a block with an odd count of quotes may grow by EXTEND times its size (or the least cap) to even it
+_LINE_END = re.compile(rb"\r\n|\r(?=[^\n])|\n")  # csv's lines (newline=""); a final \r waits for the next byte
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+class MisalignedBlock(Exception):
+    """A block did not end between two records (a quote in an unquoted field fooled the cut)."""
+
+
+@dataclass(frozen=True)
+class CsvBlock:
+    """Lines of a CSV file as bytes, cut in the main process, parsed where they are mapped.
+
+    Small to send to a worker: the header and the block's bytes. ``offset`` and ``first_line``
+    locate it in the file, so the file can be read on from here when the block is misaligned.
+    """
+
+    path: Path
+    header: list[str]
+    data: bytes
+    encoding: str
+    first_line: int
+    offset: int
+    chunk_size: int
+    last: bool  # ends the file: its last line may lack a newline
+
+    def load(self) -> RawChunk:
+        """The block's rows exactly as one reader over the whole file gives them.
+        Raises MisalignedBlock when the block does not end between two records."""
+        text = self.data.decode(_body_encoding(self.encoding), errors="replace")
+        if self.last and not text.endswith(("\n", "\r")):
+            text += "\n"  # a last line without newline reads the same with one
+        reader = csv.reader(io.StringIO(text + BLOCK_END + "\n", newline=""))
+        try:
+            records = list(_numbered(reader, self.first_line))
+        except csv.Error as exc:  # e.g. a field over the size limit: the stream read says whether it is real
+            raise MisalignedBlock(f"{self.path.name}, line {self.first_line}: {exc}") from exc
+        if not records or records.pop()[1] != [BLOCK_END]:  # swallowed into a quoted field: cut inside one
+            raise MisalignedBlock(f"{self.path.name}: the block from line {self.first_line} ends inside a field")
+        return _to_chunk(self.header, records, self.encoding)
+
+    def rest(self) -> Iterator[RawChunk]:
+        """From this block to the end of the file, read as one stream (as before blocks), in chunks."""
+        with self.path.open("rb") as raw:
+            raw.seek(self.offset)
+            with io.TextIOWrapper(raw, encoding=_body_encoding(self.encoding), errors="replace",
+                                  newline="") as handle:
+                records = _numbered(csv.reader(handle), self.first_line)
+                yield from _batches(self.header, records, self.chunk_size, self.encoding)
+
+
+def loaded(items: Iterable[RawChunk | CsvBlock]) -> Iterator[RawChunk]:
+    """The chunks of blocks loaded here, in order; from a misaligned block on, the file's rest as a stream."""
+    it = iter(items)
+    for item in it:
+        if isinstance(item, RawChunk):
+            yield item
+            continue
+        try:
+            chunk = item.load()
+        except MisalignedBlock:
+            close(it)
+            yield from item.rest()
+            return
+        yield chunk
+
+
+def close(items: Iterator[Any]) -> None:
+    """Stops a generator of blocks (its file closes) rather than waiting for the collector."""
+    stop = getattr(items, "close", None)
+    if stop is not None:
+        stop()
 
 
 class CsvFile:
@@ -63,18 +155,36 @@ class CsvFile:
         return self.path.with_name(self.path.stem + QUARANTINE_SUFFIX)
 
     def chunks(self) -> Iterator[RawChunk]:
-        """Yield the file's data rows, ``chunk_size`` at a time, indexed by line number.
+        """Yield the file's data rows, about ``chunk_size`` lines at a time, indexed by line number.
         Raises FileNotSettled, before any row, for a file still being written."""
+        return loaded(self.blocks())
+
+    def blocks(self) -> Iterator[RawChunk | CsvBlock]:
+        """The file as blocks to parse where they are mapped, or as chunks when its encoding cannot
+        be cut at newline bytes. Raises FileNotSettled, before any block, for a file still being written."""
         self._check_settled()
+        if not _splittable(self.encoding):
+            yield from self.stream()
+            return
+        header, header_lines = _header(self.path, self.encoding)
+        if header is None:
+            return
+        with self.path.open("rb") as handle:
+            cutter = _Cutter(handle)
+            offset, line = cutter.skip(header_lines), header_lines + 1
+            while data := cutter.block(self.chunk_size):
+                yield CsvBlock(self.path, header, data, self.encoding, line, offset, self.chunk_size, cutter.at_end)
+                offset, line = offset + len(data), line + _line_count(data)
+
+    def stream(self) -> Iterator[RawChunk]:
+        """The whole file through one reader, ``chunk_size`` records at a time: what blocks must equal."""
         # errors="replace" keeps one badly encoded row from stopping the file; such rows are refused.
         with self.path.open(encoding=self.encoding, errors="replace", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
             if header is None:
                 return
-            records = _numbered(reader, handle)
-            while batch := list(itertools.islice(records, self.chunk_size)):
-                yield _to_chunk(header, batch, self.encoding)
+            yield from _batches(header, _numbered(reader, 1), self.chunk_size, self.encoding)
 
     def _check_settled(self) -> None:
         now = _signature(self.path)
@@ -139,12 +249,20 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _numbered(reader: Any, handle: TextIO) -> Iterator[tuple[int, list[str]]]:
-    """Pair each record with the line it starts on (quoted fields may span lines)."""
-    start = reader.line_num + 1
+def _numbered(reader: Any, first: int) -> Iterator[tuple[int, list[str]]]:
+    """Pair each record with the line it starts on (quoted fields may span lines); the reader's
+    first line is line ``first`` of the file."""
+    start = reader.line_num + first
     for row in reader:
         yield start, row
-        start = reader.line_num + 1
+        start = reader.line_num + first
+
+
+def _batches(header: list[str], records: Iterator[tuple[int, list[str]]], size: int,
+             encoding: str) -> Iterator[RawChunk]:
+    """A stream's records in chunks of ``size``: memory stays flat whatever the file's size."""
+    while batch := list(itertools.islice(records, size)):
+        yield _to_chunk(header, batch, encoding)
 
 
 def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: str) -> RawChunk:
@@ -198,3 +316,144 @@ def _drop_undecodable(frame: pd.DataFrame, encoding: str) -> tuple[pd.DataFrame,
         for line in frame.index[rows]
     ]
     return frame[~rows], bad
+
+
+def _splittable(encoding: str) -> bool:
+    """Whether newline and quote bytes can be trusted to be those characters wherever they are."""
+    try:
+        return SPLITTABLE.fullmatch(codecs.lookup(encoding).name) is not None
+    except LookupError:  # the stream read raises it, as it always did
+        return False
+
+
+def _body_encoding(encoding: str) -> str:
+    """What decodes bytes after the header: a byte-order mark is only one at the start of the file."""
+    return "utf-8" if codecs.lookup(encoding).name == "utf-8-sig" else encoding
+
+
+def _header(path: Path, encoding: str) -> tuple[list[str] | None, int]:
+    """The first record, read as the stream read reads it, and how many lines it took."""
+    with path.open(encoding=encoding, errors="replace", newline="") as handle:
+        reader = csv.reader(handle)
+        return next(reader, None), reader.line_num
+
+
+def _line_count(data: bytes) -> int:
+    """Lines as csv.reader counts them with newline="": a \\n, a \\r\\n and a lone \\r each end one."""
+    lines = data.count(b"\n")
+    if b"\r" in data and _LONE_CR.search(data):
+        lines += data.count(b"\r") - data.count(b"\r\n")
+    return lines
+
+
+class _Cutter:
+    """Cuts a binary file into blocks ending at line ends, holding only a block or so of it.
+
+    Blocks end after a b"\\n" (never inside a \\r\\n), or after a lone \\r in a file without
+    enough b"\\n" (old Mac files); a line longer than the cap is cut inside, which the
+    verification then refuses.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.buf = bytearray()
+        self.eof = False
+        self.line_bytes = FIRST_LINE_BYTES
+
+    @property
+    def at_end(self) -> bool:
+        """Nothing is left: the block just cut ends the file (its last line may lack a newline)."""
+        return self.eof and not self.buf
+
+    def skip(self, lines: int) -> int:
+        """Drops the header's lines, counted as csv.reader counts them; returns their size in bytes."""
+        while True:
+            end, found = _nth_line_end(self.buf, lines, len(self.buf))
+            if found == lines or not self._more(len(self.buf) + 1):
+                break
+        end = end if found == lines else len(self.buf)  # the file ends inside the header's lines
+        del self.buf[:end]
+        return end
+
+    def block(self, lines: int) -> bytes:
+        """The next block of about ``lines`` lines (b"" at the end of the file)."""
+        end = self._even_quotes(self._line_end(lines))
+        data = bytes(self.buf[:end])
+        del self.buf[:end]
+        self.line_bytes = max(len(data) // max(lines, 1), 1)
+        return data
+
+    def _line_end(self, lines: int) -> int:
+        """Where ``lines`` b"\\n" end; csv's own count of lines when the cap or the file's end comes first."""
+        limit = max(MIN_CAP_BYTES, 4 * lines * self.line_bytes)
+        pos, missing = 0, lines
+        while True:
+            pos, missing = _skip_newlines(self.buf, pos, missing, limit)
+            if not missing or not self._more(limit):
+                break
+        if not missing:
+            return pos
+        limit = min(limit, len(self.buf))
+        end, found = _nth_line_end(self.buf, lines, limit)
+        if found < lines and self.eof and limit == len(self.buf):
+            return limit  # the file's last lines
+        if end:
+            return end
+        # No line end before the cap (which is at least 4 bytes): cut inside the line, which the
+        # verification refuses; never between \r and \n, which it would not notice.
+        return limit - 1 if self.buf[limit - 1] == ord("\r") else limit
+
+    def _even_quotes(self, end: int) -> int:
+        """A block with an odd count of quotes likely ends inside a quoted field: it grows to the first
+        line end where the count is even, by up to max(EXTEND times its size, the least cap), else stays."""
+        if self.buf.count(b'"', 0, end) % 2 == 0:
+            return end
+        limit = end + max(end * EXTEND, MIN_CAP_BYTES)
+        while self._more(limit):
+            pass
+        even = _even_end(self.buf, end, limit)
+        if even is None and self.eof and len(self.buf) <= limit and self.buf.count(b'"', end) % 2:
+            return len(self.buf)  # the count is even where the file ends (with \r, or no newline)
+        return even or end
+
+    def _more(self, limit: int) -> bool:
+        """Reads another piece, unless the buffer already reaches ``limit`` or the file has ended."""
+        if self.eof or len(self.buf) >= limit:
+            return False
+        piece = self.handle.read(PIECE_BYTES)
+        self.eof = not piece
+        self.buf += piece
+        return bool(piece)
+
+
+def _skip_newlines(buf: bytearray, pos: int, lines: int, limit: int) -> tuple[int, int]:
+    """Passes up to ``lines`` b"\\n" from ``pos``: (where it got to, how many are still missing)."""
+    find = buf.find
+    while lines:
+        found = find(b"\n", pos, limit)
+        if found < 0:
+            break
+        pos, lines = found + 1, lines - 1
+    return pos, lines
+
+
+def _nth_line_end(buf: bytearray, lines: int, limit: int) -> tuple[int, int]:
+    """Where the first ``lines`` lines (\\n, \\r\\n or a lone \\r) end before ``limit``, and how many were found."""
+    end = found = 0
+    for found, match in enumerate(_LINE_END.finditer(buf, 0, limit), 1):
+        end = match.end()
+        if found == lines:
+            break
+    return end, found
+
+
+def _even_end(buf: bytearray, pos: int, limit: int) -> int | None:
+    """The first line end after ``pos`` with an odd count of quotes between (evening an odd block)."""
+    while (quote := buf.find(b'"', pos, limit)) >= 0:
+        line_end = _LINE_END.search(buf, quote + 1, limit)
+        if line_end is None:
+            return None
+        pos = buf.find(b'"', quote + 1, line_end.start()) + 1
+        if pos == 0:
+            return line_end.end()
+    return None

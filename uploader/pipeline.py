@@ -151,7 +151,7 @@ class _Reader:
 
     def _read_unit(self, unit: Unit) -> tuple[int, list[pd.DataFrame]]:
         rows, refused = 0, []
-        for chunk_rows, mapped in self.mapper.map(unit.chunks(), self.source, self.now):
+        for chunk_rows, mapped in self.mapper.map_unit(unit, self.source, self.now):
             rows += chunk_rows
             self.quarantine.add(self.source.name, unit.label, mapped.refused)
             refused.append(mapped.refused)

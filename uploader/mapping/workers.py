@@ -1,6 +1,10 @@
 """Mapping on other cores: ``map_chunk`` is pure, so a worker process can map one chunk while
 this process reads the next one and writes the ledger.
 
+A CSV file comes as blocks of bytes (``connectors.csv_folder.CsvBlock``): the worker parses its
+block too, and says how many rows it read. A block that turns out misaligned stops the blocks: the
+later ones in flight are dropped and the rest of the file comes as chunks read here.
+
 Results come back in the order the chunks were read, and at most ``workers + 1`` chunks are in
 flight, so memory stays flat whatever the file size. A unit of a single chunk (a small file, a
 short SQL window) is mapped here, and the worker processes start only when a unit has a second
@@ -21,13 +25,25 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Protocol, runtime_checkable
 
-from connectors.base import RawChunk
+from connectors.base import RawChunk, Unit
+from connectors.csv_folder import CsvBlock, MisalignedBlock, close, loaded
 from uploader.errors import StopRun
 from uploader.mapping.engine import MappedChunk, map_chunk
 from uploader.settings import SourceSettings
 
 PARENT_CHECK_SECONDS = 1.0
+
+Item = RawChunk | CsvBlock
+InFlight = deque[tuple[Item, Future[tuple[int, MappedChunk]]]]
+
+
+@runtime_checkable
+class BlockUnit(Protocol):
+    """A unit that can hand over its rows unparsed (a CSV file), for the workers to parse."""
+
+    def blocks(self) -> Iterator[Item]: ...
 
 
 class ChunkMapper:
@@ -40,30 +56,41 @@ class ChunkMapper:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
 
-    def map(self, chunks: Iterable[RawChunk], source: SourceSettings, now: float) -> Iterator[tuple[int, MappedChunk]]:
-        """(rows read, mapped chunk) for each chunk, in order; rows read counts the chunk's bad lines."""
+    def map_unit(self, unit: Unit, source: SourceSettings, now: float) -> Iterator[tuple[int, MappedChunk]]:
+        """``map`` over a unit's blocks when it has them (parsed in the workers), else its chunks."""
+        return self.map(unit.blocks() if isinstance(unit, BlockUnit) else unit.chunks(), source, now)
+
+    def map(self, chunks: Iterable[Item], source: SourceSettings, now: float) -> Iterator[tuple[int, MappedChunk]]:
+        """(rows read, mapped chunk) for each chunk or block, in order; rows read counts the bad lines."""
         it = iter(chunks)
         head = list(itertools.islice(it, 2))  # a second chunk is what makes the workers worth starting
-        every = itertools.chain(head, it)
+        every = _chained(head, it)
         if len(head) < 2 or self.workers <= 0:
-            yield from ((_rows(raw), map_chunk(raw, source, now)) for raw in every)
+            yield from ((_rows(raw), map_chunk(raw, source, now)) for raw in loaded(every))
             return
         yield from self._in_workers(every, source, now)
 
-    def _in_workers(self, chunks: Iterator[RawChunk], source: SourceSettings,
+    def _in_workers(self, items: Iterator[Item], source: SourceSettings,
                     now: float) -> Iterator[tuple[int, MappedChunk]]:
+        """Keeps ``workers + 1`` items in flight and yields their results in order; a misaligned
+        block swaps the items for the rest of its file (``_read_on``)."""
         pool = self._start()
-        in_flight: deque[tuple[int, Future[MappedChunk]]] = deque()
+        in_flight: InFlight = deque()
         try:
-            for raw in chunks:
-                # Sent as bytes: the pool would otherwise hold the raw frame here until it is mapped.
-                in_flight.append((_rows(raw), pool.submit(_map_pickled, pickle.dumps(raw), source, now)))
-                if len(in_flight) > self.workers:
-                    rows, future = in_flight.popleft()
-                    yield rows, future.result()
-            while in_flight:
-                rows, future = in_flight.popleft()
-                yield rows, future.result()
+            while True:
+                for item in items:
+                    in_flight.append((item, pool.submit(_map_sent, _sendable(item), source, now)))
+                    if len(in_flight) > self.workers:
+                        break
+                if not in_flight:
+                    return
+                item, future = in_flight.popleft()
+                try:
+                    result = future.result()
+                except MisalignedBlock:
+                    items = _read_on(items, item, in_flight)
+                    continue
+                yield result
         except BrokenProcessPool:
             raise StopRun("a mapping worker process stopped unexpectedly (out of memory?); the file or window "
                           "being read was not marked done: set run.map_workers = 0 or a smaller "
@@ -96,8 +123,32 @@ def _rows(raw: RawChunk) -> int:
     return len(raw.frame) + len(raw.bad_lines)
 
 
-def _map_pickled(raw: bytes, source: SourceSettings, now: float) -> MappedChunk:
-    return map_chunk(pickle.loads(raw), source, now)
+def _chained(head: list[Item], rest: Iterator[Item]) -> Iterator[Item]:
+    """``head`` then ``rest``; closing it closes ``rest`` (a file's blocks)."""
+    yield from head
+    yield from rest
+
+
+def _sendable(item: Item) -> CsvBlock | bytes:
+    """A chunk is sent as bytes: the pool would otherwise hold the raw frame here until it is mapped.
+    A block already is little more than bytes."""
+    return item if isinstance(item, CsvBlock) else pickle.dumps(item)
+
+
+def _map_sent(item: CsvBlock | bytes, source: SourceSettings, now: float) -> tuple[int, MappedChunk]:
+    """In a worker: (rows read, mapped chunk); only the worker knows how many rows a block held."""
+    raw = item.load() if isinstance(item, CsvBlock) else pickle.loads(item)
+    return _rows(raw), map_chunk(raw, source, now)
+
+
+def _read_on(items: Iterator[Item], misaligned: Item, in_flight: InFlight) -> Iterator[Item]:
+    """After a misaligned block: the blocks behind it are dropped and the file goes on as chunks."""
+    for _, future in in_flight:
+        future.cancel()
+    in_flight.clear()
+    close(items)
+    assert isinstance(misaligned, CsvBlock), "only a block can be misaligned"
+    return misaligned.rest()
 
 
 def _start_worker(parent: int) -> None:
