@@ -82,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=20260101)
-    parser.add_argument("--chunk-size", type=int, default=15_000)
+    parser.add_argument("--chunk-size", type=int, default=5_000)
     parser.add_argument("--map-workers", type=int, default=None,
                         help="run.map_workers for every stage and the run (default: the product's default)")
     parser.add_argument("--data", type=Path, default=HERE / "data", help="where generated CSVs are kept")

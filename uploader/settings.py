@@ -131,7 +131,7 @@ class Settings:
     sources: tuple[SourceSettings, ...]
     meta: MetaSettings
     quarantine_dir: Path
-    chunk_size: int = 15_000
+    chunk_size: int = 5_000
     map_workers: int = 0               # processes mapping chunks beside this one (uploader/mapping/workers.py)
     reports_dir: Path = Path("reports")
     lock_stale_seconds: float = 300.0
@@ -203,7 +203,7 @@ def _build(raw: dict[str, Any], env: Mapping[str, str], base: Path, path: Path,
         sources=_sources(raw.get("sources"), env, base, problems),
         meta=_meta(_table(raw, "meta", problems), env, problems),
         quarantine_dir=base / _string(run, "quarantine_dir", "run.", problems, "quarantine"),
-        chunk_size=_int(run, "chunk_size", "run.", problems, 15_000, low=100),
+        chunk_size=_int(run, "chunk_size", "run.", problems, 5_000, low=100),
         map_workers=_int(run, "map_workers", "run.", problems, default_map_workers(), low=0, high=32),
         reports_dir=base / _string(run, "reports_dir", "run.", problems, "reports"),
         lock_stale_seconds=_float(run, "lock_stale_seconds", "run.", problems, 300.0),
