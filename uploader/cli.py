@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from uploader.errors import ConfigError, UploaderError
+from uploader.heap import keep_heap_small
 from uploader.logs import configure_logging
 from uploader.progress import progress_for
 from uploader.pipeline import requeue_failed, run_once
@@ -195,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: known problems print one line each, never a traceback."""
     if argv is None:  # the console script (not a test calling in): imports stay until the process ends,
         gc.freeze()   # and full garbage collections need not walk them each time (a tenth of a run's CPU)
+        keep_heap_small()
     try:
         code = cli.main(args=argv, prog_name="capi-uploader", standalone_mode=False)
     except click.exceptions.Abort:

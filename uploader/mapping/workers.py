@@ -30,6 +30,7 @@ from typing import Protocol, runtime_checkable
 from connectors.base import RawChunk, Unit
 from connectors.csv_folder import CsvBlock, MisalignedBlock, close, loaded
 from uploader.errors import StopRun
+from uploader.heap import keep_heap_small
 from uploader.mapping.engine import MappedChunk, map_chunk
 from uploader.settings import SourceSettings
 
@@ -161,6 +162,7 @@ def _start_worker(parent: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), name="capi-map-parent-watch", daemon=True).start()
     gc.freeze()
+    keep_heap_small()
 
 
 def _exit_with(parent: int) -> None:
