@@ -77,6 +77,30 @@ def test_a_run_with_map_workers_sends_what_a_run_without_them_sends(tmp_path: Pa
     assert sent[1] == sent[0]
 
 
+def test_a_worker_loads_what_mapping_needs_and_not_the_cli(tmp_path: Path) -> None:
+    """Each worker process holds its imports for the whole run: no SQLAlchemy, httpx, rich or
+    click (the console script imports uploader.__main__ alone; connectors load on demand)."""
+    from connectors.csv_folder import CsvFile
+
+    path = tmp_path / "leads.csv"
+    path.write_text("event_name,event_time,email\n" + "".join(f"Lead,2026-11-20T01:00:00Z,p{n}@x.com\n"
+                                                            for n in range(6)), encoding="utf-8")
+    with ChunkMapper(1) as mapper:
+        assert len(list(mapper.map_unit(CsvFile("s", path, "utf-8", 2), SOURCE, NOW))) == 3
+        assert mapper._pool is not None
+        loaded = set(mapper._pool.submit(eval, "sorted(__import__('sys').modules)").result(timeout=120))
+    assert {"pandas", "phonenumbers", "uploader.mapping.engine", "connectors.csv_folder"} <= loaded
+    assert not {"sqlalchemy", "httpx", "rich", "click", "uploader.cli"} & loaded
+
+
+def test_the_console_script_imports_only_the_entry_module() -> None:
+    script = Path(sys.executable).parent / "capi-uploader"
+    if not script.exists():
+        pytest.skip(f"{script} is not installed")
+    imports = [line for line in script.read_text().splitlines() if line.startswith(("import", "from"))]
+    assert "from uploader.__main__ import main" in imports
+
+
 def test_map_workers_must_be_a_whole_number(project: Project) -> None:
     project.write_config("[run]\nmap_workers = -1\n")
     with pytest.raises(ConfigError, match=r"run\.map_workers: must be a whole number between 0 and 32"):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.sql_db import executable_sql, url_problem
 
 SQL_KEYS = frozenset({"url", "query", "cursor", "lookback", "start"})
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
@@ -48,6 +47,8 @@ def _url(value: Any, setting: str, env: Mapping[str, str], base: Path, problems:
     url = anchor_sqlite(expand_env(value, env, setting, problems), base)
     if len(problems) > before:
         return None
+    from connectors.sql_db import url_problem  # SQLAlchemy: only where a SQL source is configured
+
     problem = url_problem(url)
     if problem:
         problems.append(f"{setting}: {problem}")
@@ -67,6 +68,8 @@ def _query(value: Any, setting: str, base: Path, problems: list[str]) -> Path | 
     if not isinstance(value, str) or not value.strip():
         problems.append(f'{setting}: missing (a file with the SELECT to run, e.g. "sql/queries/closed_won_deals.sql")')
         return None
+    from connectors.sql_db import executable_sql  # SQLAlchemy: only where a SQL source is configured
+
     path = base / os.path.expanduser(value)
     try:
         sql = executable_sql(path.read_text(encoding="utf-8"))
