@@ -277,3 +277,29 @@ def test_failed_events_are_requeued_but_never_expired_ones(ledger: Ledger) -> No
     run(ledger, handler, batch_size=1)
     assert ledger.requeue_failed("42", NOW + 8 * 86400) == (0, 3)
     assert ledger.count("42", PENDING) == 0
+
+
+def test_fresh_batches_go_to_the_journal_and_backlog_batches_are_updated_in_place(ledger: Ledger) -> None:
+    from uploader.delivery import Sender
+    from uploader.ledger import StoredEvent
+    from uploader.ledger.schema import journal
+
+    def journaled() -> list[str]:
+        with ledger.engine.connect() as conn:
+            return [row[0] for row in conn.execute(journal.select().with_only_columns(journal.c.event_id))]
+
+    sender = Sender(ledger, client(ok), meta(), clock=lambda: NOW, sleep=lambda s: None)
+    sender.offer([StoredEvent("Lead", f"new{i}", int(NOW), f'{{"event_id":"new{i}"}}', 0, "website", "s")
+                  for i in range(2)])
+    sender.flush()
+    assert journaled() == ["new0", "new1"]
+    held = next(ledger.pending("42", 2))  # the fixture's backlog, as send_backlog hands it over
+    assert journaled() == []  # reading the pending events folded the journal first
+    sender._submit(held)
+    sender.flush()
+    assert journaled() == []  # the backlog's outcome went straight to its rows
+    with ledger.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT event_id FROM events WHERE status = 'sent' ORDER BY event_id"
+                                    ).scalars().all() == ["e0000", "e0001", "new0", "new1"]
+    assert sender.close().sent == 4
+    assert ledger.count("42", SENT) == 4 and ledger.count("42", PENDING) == 1

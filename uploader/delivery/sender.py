@@ -88,6 +88,7 @@ class Sender:
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=meta.concurrency, thread_name_prefix="capi-send")
         self._in_flight: dict[Future[BatchOutcome], list[StoredEvent]] = {}
+        self._held: set[Future[BatchOutcome]] = set()  # the in-flight batches read from the ledger
         self._waiting: list[StoredEvent] = []  # fresh events not yet a full batch
         self._deferred: set[tuple[str, str]] = set()  # fresh events left pending in this run
 
@@ -157,7 +158,10 @@ class Sender:
             if fresh:
                 self.ledger.hold(self.dataset, batch, self.clock())
             return
-        self._in_flight[self._pool.submit(deliver_batch, batch, self._send, MAX_REJECTED_PER_BATCH)] = batch
+        future = self._pool.submit(deliver_batch, batch, self._send, MAX_REJECTED_PER_BATCH)
+        self._in_flight[future] = batch
+        if not fresh:
+            self._held.add(future)
 
     def _send(self, batch: Sequence[StoredEvent]) -> Answer:
         return self._retrier.call(lambda: self._client.send([event.payload for event in batch]))
@@ -167,18 +171,20 @@ class Sender:
         stop: CredentialsError | None = None
         for future in done:
             self._in_flight.pop(future, None)
+            fresh = future not in self._held
+            self._held.discard(future)
             try:
-                self._record(future.result())
+                self._record(future.result(), fresh)
             except CredentialsError as exc:
                 stop = exc
         if stop is not None:
             raise stop
 
-    def _record(self, outcome: BatchOutcome) -> None:
+    def _record(self, outcome: BatchOutcome, fresh: bool) -> None:
         result, now = self.result, self.clock()
         result.requests += outcome.requests
         for events, trace in outcome.accepted:
-            self.ledger.mark_sent(self.dataset, events, trace, now)
+            self.ledger.mark_sent(self.dataset, events, trace, now, fresh=fresh)
             result.sent += len(events)
             log.info("%d events accepted (fbtrace_id %s)", len(events), trace)
         for event, error in outcome.rejected:

@@ -246,11 +246,19 @@ class Ledger:
             last = rows[-1]
             after = (last.event_time, last.stage_rank, last.event_name, last.event_id)
 
-    def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float) -> None:
-        """Meta accepted these events: sent. Appended to the journal and committed before this
-        returns (``fold`` moves them into ``events``). Their payload is not kept: Meta has it,
-        and the hashed user data need not be stored any longer (it is 85% of a row)."""
+    def mark_sent(self, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str, now: float,
+                  fresh: bool = True) -> None:
+        """Meta accepted these events: sent. Fresh events (not in ``events`` yet) are appended to
+        the journal and committed before this returns (``fold`` moves them into ``events``); held
+        ones (the backlog) are updated in place, where their rows lie in delivery order, a few
+        pages a batch. Their payload is not kept: Meta has it, and the hashed user data need not
+        be stored any longer (it is 85% of a row)."""
         if not batch:
+            return
+        if not fresh:
+            self._settle()
+            self._outcome(dataset_id, batch, SENT, now, status=SENT, fbtrace_id=fbtrace_id, sent_at=_utc(now),
+                          last_error=None, payload="")
             return
         stamp = _utc(now)
         with self.engine.begin() as conn:
