@@ -31,9 +31,9 @@ def recorded_run(ledger: Ledger, settings: Settings, report: RunReport,
     lock = RunLock(ledger.engine, settings.lock_stale_seconds, clock)
     lock.acquire()
     log.info("%s %s started (run lock taken)", report.mode, report.run_id)
-    ledger.fold()  # sent outcomes an interrupted run journaled: in events before anything reads them
     start = time.monotonic()
     try:
+        ledger.fold()  # sent outcomes an interrupted run journaled: in events before anything reads them
         with Heartbeat(lock, every=max(1.0, settings.lock_stale_seconds / 5)):
             yield
     except BaseException as exc:
