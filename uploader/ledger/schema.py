@@ -8,6 +8,7 @@ release is brought up to date on first use.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import (BigInteger, Column, Connection, DateTime, Engine, Float, Index, Integer, MetaData,
                         PrimaryKeyConstraint, String, Table, Text, inspect, select, text, update)
@@ -21,14 +22,23 @@ ledger_meta = Table(
     Column("value", String(255), nullable=False),
 )
 
+
+
+def _event_columns() -> list[Column[Any]]:
+    """Which event, from which source, when and how: the same columns in ``events`` and ``journal``."""
+    return [
+        Column("dataset_id", String(64), nullable=False),
+        Column("event_name", String(100), nullable=False),
+        Column("event_id", String(200), nullable=False),
+        Column("source", String(100), nullable=False),
+        Column("event_time", BigInteger, nullable=False),
+        Column("action_source", String(32), nullable=False),
+    ]
+
+
 events = Table(
     "events", metadata,
-    Column("dataset_id", String(64), nullable=False),
-    Column("event_name", String(100), nullable=False),
-    Column("event_id", String(200), nullable=False),
-    Column("source", String(100), nullable=False),
-    Column("event_time", BigInteger, nullable=False),
-    Column("action_source", String(32), nullable=False),
+    *_event_columns(),
     Column("payload", Text, nullable=False),  # the event as sent: hashed user data only
     Column("status", String(16), nullable=False),  # pending | sent | failed | expired | cancelled
     Column("attempts", Integer, nullable=False, default=0),
@@ -52,17 +62,12 @@ events = Table(
 
 # Sent outcomes not yet folded into ``events`` (store.Ledger.mark_sent and fold): appended once
 # per accepted batch, in the order they happened, and moved into ``events`` in key order every
-# few tens of thousands of events. No index but the sequence: an append touches a few pages,
+# 100,000 events (store.JOURNAL_FOLD). No index but the sequence: an append touches a few pages,
 # where writing ``events`` touches one primary-key page per event once the ledger is large.
 journal = Table(
     "journal", metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("dataset_id", String(64), nullable=False),
-    Column("event_name", String(100), nullable=False),
-    Column("event_id", String(200), nullable=False),
-    Column("source", String(100), nullable=False),
-    Column("event_time", BigInteger, nullable=False),
-    Column("action_source", String(32), nullable=False),
+    *_event_columns(),
     Column("stage_rank", Integer, nullable=False),
     Column("fbtrace_id", String(64)),
     Column("sent_at", DateTime, nullable=False),
