@@ -22,7 +22,7 @@ from typing import Any, Concatenate, NamedTuple, ParamSpec, TypeVar
 import pandas as pd
 from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Select, Table, and_, create_engine, delete,
                         event, func, insert, literal, literal_column, null, or_, select, tuple_, update)
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from uploader.errors import ConfigError, StopRun
@@ -58,9 +58,10 @@ class StoredEvent(NamedTuple):
 
 def stored_events(events: pd.DataFrame, source: str) -> list[StoredEvent]:
     """A mapped chunk's events (the engine's EVENT_COLUMNS) as the delivery layer holds them."""
-    columns = (events[c].tolist() for c in ("event_name", "event_id", "event_time", "payload", "stage_rank",
-                                             "action_source"))
-    return [StoredEvent(*values, source=source) for values in zip(*columns)]
+    columns = [events[c].tolist() for c in ("event_name", "event_id", "event_time", "payload", "stage_rank",
+                                             "action_source")]
+    return [StoredEvent(name, event_id, time, payload, rank, action_source, source)
+            for name, event_id, time, payload, rank, action_source in zip(*columns)]
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class Ledger:
         plain tuples: SQLAlchemy's per-row parameter processing costs more than SQLite's insert.
         The new rows are counted exactly from the connection's change counter."""
         dialect = self.engine.dialect
-        when = events.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)(stamp)  # as SQLAlchemy writes it
+        when = _sql_time(dialect)(stamp)
         constant = (dataset_id, source, status, 0, when, when)
         columns = [*RECORD_COLUMNS, "dataset_id", "source", "status", "attempts", "created_at", "updated_at"]
         sql = (f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
@@ -185,6 +186,7 @@ class Ledger:
         rows = [(*row, *constant) for row in zip(*(batch[c].tolist() for c in RECORD_COLUMNS))]
         with self.engine.begin() as conn:
             driver = conn.connection.dbapi_connection
+            assert driver is not None, "an open connection has its driver connection"
             before = driver.total_changes
             conn.exec_driver_sql(sql, rows)
             return driver.total_changes - before
@@ -439,7 +441,7 @@ def _upsert(engine: Engine, changed: list[str]) -> Insert:
 
 def _upsert_sqlite(conn: Connection, batch: Sequence[StoredEvent], fixed: dict[str, Any], changed: list[str]) -> None:
     """``_upsert`` as one executemany of plain tuples (see ``_insert_sqlite``)."""
-    to_text = events.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    to_text = _sql_time(conn.dialect)
     constant = tuple(to_text(v) if isinstance(v, datetime) else v for v in fixed.values())
     own = [field for field in _EVENT_FIELDS if field not in fixed]
     columns = [*own, *fixed]
@@ -461,11 +463,18 @@ _FOLD_COLUMNS = ("dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at", "updat
 def _journal_sqlite(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str,
                     stamp: datetime) -> None:
     """The journal append as one executemany of plain tuples (see ``_insert_sqlite``)."""
-    when = journal.c.sent_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)(stamp)
+    when = _sql_time(conn.dialect)(stamp)
     columns = ["dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at"]
     sql = f"INSERT INTO journal ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     fields = operator.attrgetter(*_JOURNAL_FIELDS)
     conn.exec_driver_sql(sql, [(dataset_id, *fields(e), fbtrace_id, when) for e in batch])
+
+
+def _sql_time(dialect: Dialect) -> Callable[[datetime], Any]:
+    """A time as SQLAlchemy writes a DateTime column in this dialect: the raw executemany paths
+    must write exactly what the ORM-free statements of the other paths would."""
+    process = events.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
 
 
 def _journal_rows(dialect: str, last: int) -> Select[Any]:
