@@ -131,7 +131,8 @@ class SqlWindow:
         from uploader.validation import window_days  # deferred: validation imports settings, which imports us
 
         oldest = self.now - window_days(self.settings.action_source) * DAY
-        if self.backfill is not None and self.since is not None:
+        assert self.since is not None, "chunks() checked that is_done() set the window"
+        if self.backfill is not None:
             # The operator asked for this range: its too-old rows are read and reported as expired.
             oldest = min(oldest, self.since)
         bounds = {"since": self.since, "until": self.until, "oldest": oldest}

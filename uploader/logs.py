@@ -121,7 +121,7 @@ def configure_logging(level: str = "WARNING", fmt: str = "text", secrets: Iterab
         handler = logging.handlers.WatchedFileHandler(file, encoding="utf-8")  # logrotate-friendly
     else:
         handler = _StderrHandler()
-    handler.capi_uploader = True  # type: ignore[attr-defined]
+    setattr(handler, "capi_uploader", True)  # marks the handlers a later call replaces
     handler.addFilter(RedactingFilter(Redactor(secrets)))
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
     root.addHandler(handler)

@@ -41,7 +41,9 @@ def _run_script(engine: Engine, script: str) -> None:
     raw = engine.raw_connection()
     try:
         if engine.dialect.name == "sqlite":
-            raw.driver_connection.executescript(script)
+            driver = raw.driver_connection
+            assert driver is not None, "a raw connection has its driver connection"
+            driver.executescript(script)
         elif engine.dialect.name == "postgresql":
             # One call: psycopg sends several statements (and $$ function bodies) at once.
             raw.cursor().execute(script)

@@ -7,6 +7,7 @@ import decimal
 from collections.abc import Callable, Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 TEMPLATE: tuple[str, ...] = (
@@ -52,7 +53,7 @@ def factorize_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, uniques
 
 
-def each_distinct(values: pd.Series, fn: Callable[[str], object], dtype: object = object) -> np.ndarray:
+def each_distinct(values: pd.Series, fn: Callable[[str], object], dtype: npt.DTypeLike = object) -> np.ndarray:
     """``fn`` of every value of a text column, called once per distinct value (columns repeat a lot)."""
     codes, uniques = factorize_text(values.to_numpy(dtype=object))
     return np.array([fn(value) for value in uniques], dtype=dtype)[codes]

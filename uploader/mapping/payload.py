@@ -87,7 +87,7 @@ def _object(members: list[Sequence[str]]) -> list[str]:
     return ["{" + "".join(parts).rstrip(",") + "}" for parts in zip(*columns)]
 
 
-def _nested(key: str, members: list[Sequence[str]], rows: int, always: bool) -> list[str]:
+def _nested(key: str, members: Sequence[Sequence[str]], rows: int, always: bool) -> list[str]:
     """Per row: ``"key":{...},`` the object of the members; with no member, only when `always`."""
     columns = [member for member in members if any(member)]
     prefix = f'"{key}":{{'

@@ -192,7 +192,7 @@ def _present(f: pd.DataFrame, keys: tuple[str, ...]) -> np.ndarray:
 
 
 def _no_match_key(f: pd.DataFrame, now: float) -> np.ndarray:
-    return ~_present(f, IDENTIFYING).any(axis=1)
+    return np.logical_not(_present(f, IDENTIFYING).any(axis=1))
 
 
 def _no_match_key_why(rows: pd.DataFrame, now: float) -> Explanation:
