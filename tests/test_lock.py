@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -118,6 +120,34 @@ def test_a_cron_run_while_another_process_holds_the_lock_exits_3_with_the_holder
     assert result.stderr.rstrip().endswith("this run did nothing")
     assert [r for r in sandbox.requests() if r["method"] == "POST"] == []  # nothing read, nothing sent
     assert (project.drop / "a.csv").is_file()
+
+
+def test_retry_while_another_run_holds_the_lock_exits_3_and_requeues_nothing(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    from uploader.ledger import FAILED, StoredEvent
+
+    ledger = Ledger.open(f"sqlite:///{project.ledger_file}")
+    now = int(time.time())
+    payload = json.dumps({"event_name": "Lead", "event_time": now, "action_source": "system_generated",
+                          "event_id": "e1", "user_data": {"em": hashlib.sha256(b"a@example.com").hexdigest()}})
+    refused = StoredEvent("Lead", "e1", now, payload, 0, "system_generated", "crm")
+    ledger.mark_failed(env["META_DATASET_ID"], refused, "HTTP 400, code 100: unknown lead", "T", time.time())
+    ledger.close()
+    holder = _hold_lock_in_another_process(project)
+    try:
+        result = cli("--config", str(project.config), "retry", env=env)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("capi-uploader: another run holds the lock")
+    again = Ledger.open(f"sqlite:///{project.ledger_file}")
+    assert again.count(env["META_DATASET_ID"], FAILED) == 1  # untouched: re-queued only under the lock
+    again.close()
+    result = cli("--config", str(project.config), "retry", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("capi-uploader retry: 1 failed events re-queued")
+    assert [e["event_id"] for e in sandbox.accepted()] == ["e1"]
 
 
 def test_after_a_sigkill_the_next_run_takes_the_lock_over(project: Project, env: dict[str, str],

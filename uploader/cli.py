@@ -21,7 +21,7 @@ from uploader.errors import ConfigError, UploaderError
 from uploader.heap import keep_heap_small
 from uploader.logs import configure_logging
 from uploader.progress import progress_for
-from uploader.pipeline import requeue_failed, run_once
+from uploader.pipeline import run_once
 from uploader.settings import CONFIG_ENV, DEFAULT_CONFIG, Settings, default_config_path, load_settings
 
 CONFIG_HELP = f"Configuration file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})."
@@ -152,10 +152,10 @@ def retry(ctx: click.Context) -> int:
     Events that have meanwhile grown too old for Meta are marked expired instead.
     """
     settings = _settings(ctx)
-    requeued, expired = requeue_failed(settings)
-    click.echo(f"capi-uploader retry: {requeued} failed events re-queued"
+    report = run_once(replace(settings, sources=()), requeue=True)  # re-queued under the run lock
+    expired = report.requeue_expired
+    click.echo(f"capi-uploader retry: {report.requeued} failed events re-queued"
                + (f", {expired} now too old for Meta and marked expired" if expired else ""))
-    report = run_once(replace(settings, sources=()))
     click.echo(report.render())
     return report.exit_code()
 

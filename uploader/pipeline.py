@@ -45,14 +45,15 @@ log = logging.getLogger("capi_uploader.pipeline")
 def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float] = time.time,
              transport: httpx.BaseTransport | None = None, window: Window | None = None,
              sleep: Callable[[float], None] = time.sleep, progress: Progress | None = None,
-             started_by: str = "cli") -> RunReport:
+             started_by: str = "cli", requeue: bool = False) -> RunReport:
     """Run one pass. ``send=False`` is ``validate``: nothing is recorded or sent.
     A ``window`` (a backfill) re-reads that range of every source; rows already too old
     for Meta there are reported as expired, not refused. Raises RunLocked (exit 3) when
     another run holds the lock.
 
     Before anything is read, one cheap request checks the token and dataset, so a bad
-    token stops the run (CredentialsError, exit 2) with the ledger untouched.
+    token stops the run (CredentialsError, exit 2) with the ledger untouched. ``requeue``
+    (``retry``) puts failed events back to pending once the run holds the lock.
     """
     if send:
         require_delivery(settings.meta)
@@ -67,6 +68,9 @@ def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float
         stack.callback(ledger.close)
         if send:  # then the lock: a second run exits before it reads anything
             stack.enter_context(recorded_run(ledger, settings, report, clock))
+            if requeue:
+                report.requeued, report.requeue_expired = ledger.requeue_failed(settings.meta.dataset_id or "",
+                                                                                clock())
         quarantine = Quarantine(settings.quarantine_dir / f"quarantine-{stamp}.csv")
         stack.callback(_close_quarantine, quarantine, report)  # before the report is kept
         mapper = stack.enter_context(ChunkMapper(settings.map_workers))
@@ -94,16 +98,6 @@ def _new_report(settings: Settings, send: bool, window: Window | None, started: 
 def _close_quarantine(quarantine: Quarantine, report: RunReport) -> None:
     quarantine.close()
     report.quarantine_path = quarantine.path if quarantine.written else None
-
-
-def requeue_failed(settings: Settings, clock: Callable[[], float] = time.time) -> tuple[int, int]:
-    """Failed events back to pending; those now too old become expired. Returns both counts."""
-    require_delivery(settings.meta)
-    ledger = Ledger.open(settings.ledger_url)
-    try:
-        return ledger.requeue_failed(settings.meta.dataset_id or "", clock())
-    finally:
-        ledger.close()
 
 
 def _connect(settings: Settings, transport: httpx.BaseTransport | None, report: RunReport,

@@ -76,6 +76,8 @@ class RunReport:
     sent: int = 0
     failed: int = 0
     expired: int = 0
+    requeued: int = 0  # retry: failed events put back to pending
+    requeue_expired: int = 0  # retry: failed events too old by now, marked expired instead
     batches_failed: int = 0
     delivery_errors: list[str] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
