@@ -11,10 +11,10 @@ through the small ``SourceState`` interface the ledger implements.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
@@ -36,6 +36,45 @@ class RawChunk:
 
     frame: pd.DataFrame
     bad_lines: list[BadLine] = field(default_factory=list)
+
+
+class MisalignedBlock(Exception):
+    """A block of a file did not end between two records: the rest of the file must be read as one stream."""
+
+
+class Unparsed(Protocol):
+    """Rows not parsed yet (a block of a CSV file): small to send, parsed where they are mapped."""
+
+    def load(self) -> RawChunk:
+        """The rows; raises MisalignedBlock when the block does not end between two records."""
+        ...
+
+    def rest(self) -> Iterator[RawChunk]:
+        """From this block to the end of its file, read as one stream."""
+        ...
+
+
+def loaded(items: Iterable[RawChunk | Unparsed]) -> Iterator[RawChunk]:
+    """The chunks, blocks loaded here, in order; from a misaligned block on, its file's rest as a stream."""
+    it = iter(items)
+    for item in it:
+        if isinstance(item, RawChunk):
+            yield item
+            continue
+        try:
+            chunk = item.load()
+        except MisalignedBlock:
+            close(it)
+            yield from item.rest()
+            return
+        yield chunk
+
+
+def close(items: Iterator[Any]) -> None:
+    """Stops a generator of blocks (its file closes) rather than waiting for the collector."""
+    stop = getattr(items, "close", None)
+    if stop is not None:
+        stop()
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,14 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 
-from connectors.base import BadLine, RawChunk, SourceState, Window
+from connectors.base import BadLine, MisalignedBlock, RawChunk, SourceState, Window, loaded
 from uploader.errors import FileNotSettled
 
 if TYPE_CHECKING:  # settings imports the registry, so only type checkers import settings here
@@ -51,10 +51,6 @@ FIRST_LINE_BYTES = 256  # the guess of a line's size that sizes the cap until a 
 EXTEND = 4  # a block with an odd count of quotes may grow by EXTEND times its size (or the least cap) to even it
 _LINE_END = re.compile(rb"\r\n|\r(?=[^\n])|\n")  # csv's lines (newline=""); a final \r waits for the next byte
 _LONE_CR = re.compile(rb"\r(?!\n)")
-
-
-class MisalignedBlock(Exception):
-    """A block did not end between two records (a quote in an unquoted field fooled the cut)."""
 
 
 @dataclass(frozen=True)
@@ -97,29 +93,6 @@ class CsvBlock:
                                   newline="") as handle:
                 records = _numbered(csv.reader(handle), self.first_line)
                 yield from _batches(self.header, records, self.chunk_size, self.encoding)
-
-
-def loaded(items: Iterable[RawChunk | CsvBlock]) -> Iterator[RawChunk]:
-    """The chunks of blocks loaded here, in order; from a misaligned block on, the file's rest as a stream."""
-    it = iter(items)
-    for item in it:
-        if isinstance(item, RawChunk):
-            yield item
-            continue
-        try:
-            chunk = item.load()
-        except MisalignedBlock:
-            close(it)
-            yield from item.rest()
-            return
-        yield chunk
-
-
-def close(items: Iterator[Any]) -> None:
-    """Stops a generator of blocks (its file closes) rather than waiting for the collector."""
-    stop = getattr(items, "close", None)
-    if stop is not None:
-        stop()
 
 
 class CsvFile:

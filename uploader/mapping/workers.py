@@ -1,8 +1,8 @@
 """Mapping on other cores: ``map_chunk`` is pure, so a worker process can map one chunk while
 this process reads the next one and writes the ledger.
 
-A CSV file comes as blocks of bytes (``connectors.csv_folder.CsvBlock``): the worker parses its
-block too, and says how many rows it read. A block that turns out misaligned stops the blocks: the
+A CSV file comes as blocks of bytes (``connectors.base.Unparsed``, a CSV file's blocks): the worker
+parses its block too, and says how many rows it read. A block that turns out misaligned stops the blocks: the
 later ones in flight are dropped and the rest of the file comes as chunks read here.
 
 Results come back in the order the chunks were read, and at most ``workers + 1`` chunks are in
@@ -27,8 +27,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol, runtime_checkable
 
-from connectors.base import RawChunk, Unit
-from connectors.csv_folder import CsvBlock, MisalignedBlock, close, loaded
+from connectors.base import MisalignedBlock, RawChunk, Unit, Unparsed, close, loaded
 from uploader.errors import StopRun
 from uploader.heap import keep_heap_small
 from uploader.mapping.engine import MappedChunk, map_chunk
@@ -36,7 +35,7 @@ from uploader.settings import SourceSettings
 
 PARENT_CHECK_SECONDS = 1.0
 
-Item = RawChunk | CsvBlock
+Item = RawChunk | Unparsed
 InFlight = deque[tuple[Item, Future[tuple[int, MappedChunk]]]]
 
 
@@ -130,15 +129,15 @@ def _chained(head: list[Item], rest: Iterator[Item]) -> Iterator[Item]:
     yield from rest
 
 
-def _sendable(item: Item) -> CsvBlock | bytes:
+def _sendable(item: Item) -> Unparsed | bytes:
     """A chunk is sent as bytes: the pool would otherwise hold the raw frame here until it is mapped.
     A block already is little more than bytes."""
-    return item if isinstance(item, CsvBlock) else pickle.dumps(item)
+    return pickle.dumps(item) if isinstance(item, RawChunk) else item
 
 
-def _map_sent(item: CsvBlock | bytes, source: SourceSettings, now: float) -> tuple[int, MappedChunk]:
+def _map_sent(item: Unparsed | bytes, source: SourceSettings, now: float) -> tuple[int, MappedChunk]:
     """In a worker: (rows read, mapped chunk); only the worker knows how many rows a block held."""
-    raw = item.load() if isinstance(item, CsvBlock) else pickle.loads(item)
+    raw = pickle.loads(item) if isinstance(item, bytes) else item.load()
     return _rows(raw), map_chunk(raw, source, now)
 
 
@@ -148,7 +147,7 @@ def _read_on(items: Iterator[Item], misaligned: Item, in_flight: InFlight) -> It
         future.cancel()
     in_flight.clear()
     close(items)
-    assert isinstance(misaligned, CsvBlock), "only a block can be misaligned"
+    assert not isinstance(misaligned, RawChunk), "only a block can be misaligned"
     return misaligned.rest()
 
 
