@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -198,27 +199,42 @@ def _wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_a_sigterm_inside_apschedulers_own_loop_still_stops_the_scheduler(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The signal lands while APScheduler asks its job store for due jobs, inside its own
-    `except Exception`: the scheduler must still stop (it used to log the stop and run on)."""
-    from apscheduler.jobstores.memory import MemoryJobStore
+SIGNAL_INSIDE = """
+import os, signal, sys
+from pathlib import Path
+from apscheduler.executors.pool import BasePoolExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from uploader.scheduling.scheduler import run_scheduler
+from uploader.settings import ScheduleSettings
 
-    from uploader.scheduling.scheduler import run_scheduler
+where = sys.argv[1]
+owner, name = (MemoryJobStore, "get_due_jobs") if where == "due_jobs" else (BasePoolExecutor, "_do_submit_job")
+real, calls = getattr(owner, name), []
 
-    calls: list[int] = []
-    real = MemoryJobStore.get_due_jobs
+def with_a_sigterm(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 1:
+        os.kill(os.getpid(), signal.SIGTERM)  # lands while APScheduler is in its own code
+    return real(*args, **kwargs)
 
-    def due_jobs_with_a_sigterm(self: MemoryJobStore, now: datetime) -> list:
-        calls.append(1)
-        if len(calls) == 1:
-            os.kill(os.getpid(), signal.SIGTERM)  # handled right here, in the main thread
-        else:  # APScheduler retries a failed job-store call: the stop was swallowed
-            pytest.fail("the SIGTERM was swallowed by the scheduler's loop")
-        return real(self, now)
+setattr(owner, name, with_a_sigterm)
+code = run_scheduler(Path(sys.argv[2]), ScheduleSettings(cron=None, interval_minutes=60), run_now=True)
+print("calls", len(calls))
+sys.exit(code)
+"""
 
-    monkeypatch.setattr(MemoryJobStore, "get_due_jobs", due_jobs_with_a_sigterm)
-    said: list[str] = []
-    assert run_scheduler(tmp_path / "c.toml", ScheduleSettings(cron=None, interval_minutes=60), echo=said.append) == 0
-    assert said[-1].startswith("capi-uploader schedule: stopped (0 runs finished")
-    assert len(calls) == 1
+
+@pytest.mark.parametrize("where", ["due_jobs", "submit"])
+def test_a_sigterm_inside_apschedulers_own_code_still_stops_the_scheduler(tmp_path: Path, where: str) -> None:
+    """The signal lands while APScheduler asks its job store for due jobs (inside its own
+    `except Exception`) or submits the job (inside its own `except BaseException`): the
+    scheduler must still stop. A handler that raised was swallowed there and the process
+    ran on forever; the timeout turns such a hang into a failure."""
+    result = subprocess.run([sys.executable, "-c", SIGNAL_INSIDE, where, str(tmp_path / "missing.toml")],
+                            capture_output=True, text=True, timeout=60, cwd=os.getcwd())
+    assert result.returncode == 0, result.stderr
+    assert "SIGTERM received: stopping; a run in flight is finished first" in result.stderr
+    assert "capi-uploader schedule: stopped (" in result.stdout
+    assert "calls 1" in result.stdout or where == "due_jobs"  # the job was submitted once
+
+

@@ -8,7 +8,9 @@ overlapping too. APScheduler only logs a job's exception: :class:`RunCounter`
 listens for errors and misses, logs them loudly and counts them.
 
 SIGTERM or SIGINT stops the process gracefully: no new run starts, a run in
-flight finishes (its events are sent or stay safely pending), then it exits 0.
+flight finishes (its events are sent or stay safely pending), then it exits 0. The
+scheduler runs in its own thread; the signal handler only records the signal, and the
+main thread, which waits for that, shuts the scheduler down.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -24,7 +27,7 @@ from pathlib import Path
 from types import FrameType
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobEvent
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -37,6 +40,7 @@ from uploader.settings import ScheduleSettings, load_settings
 log = logging.getLogger("capi_uploader.schedule")
 JOB_ID = "capi-uploader-run"
 SKIPPED = 3  # what scheduled_run returns when another run held the lock
+STOP_POLL_SECONDS = 0.2  # how often the main thread looks for a stop signal
 
 
 def scheduled_run(config_path: str) -> int:
@@ -104,9 +108,9 @@ def describe(schedule: ScheduleSettings) -> str:
 
 
 def build_scheduler(config_path: Path, schedule: ScheduleSettings,
-                    run_now: bool = False) -> tuple[BlockingScheduler, RunCounter]:
-    """A scheduler holding the one job, with the listener attached."""
-    scheduler = BlockingScheduler(timezone=schedule.timezone) if schedule.timezone else BlockingScheduler()
+                    run_now: bool = False) -> tuple[BackgroundScheduler, RunCounter]:
+    """A scheduler holding the one job, with the listener attached (not started)."""
+    scheduler = BackgroundScheduler(timezone=schedule.timezone) if schedule.timezone else BackgroundScheduler()
     counter = RunCounter()
     scheduler.add_listener(counter, EVENT_JOB_ERROR | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED)
     when = {"next_run_time": datetime.now(scheduler.timezone)} if run_now else {}
@@ -123,37 +127,39 @@ def run_scheduler(config_path: Path, schedule: ScheduleSettings, run_now: bool =
     first = "now" if run_now else trigger_for(schedule).get_next_fire_time(None, datetime.now(scheduler.timezone))
     echo(f"capi-uploader schedule: {describe(schedule)}; first run {first}; stop with SIGTERM or Ctrl-C")
     sys.stdout.flush()
-    with _stop_on_signals():
+    stop = _StopRequest()
+    with _stop_on_signals(stop):
+        scheduler.start()
         try:
-            scheduler.start()
-        except _Stop as stop:
-            log.warning("%s received: stopping; a run in flight is finished first", stop)
+            while stop.signal is None:
+                time.sleep(STOP_POLL_SECONDS)
+            log.warning("%s received: stopping; a run in flight is finished first", stop.signal)
         finally:
-            if scheduler.running:
-                scheduler.shutdown(wait=True)
+            scheduler.shutdown(wait=True)
     echo(f"capi-uploader schedule: stopped ({counter.summary()})")
     return 0
 
 
-class _Stop(BaseException):
-    """Raised in the main thread by the first SIGTERM or SIGINT. A BaseException, as
-    KeyboardInterrupt is: the signal may land while APScheduler's own loop runs, whose
-    ``except Exception`` would otherwise swallow it and leave the process running forever."""
+class _StopRequest:
+    """The first SIGTERM or SIGINT, as its name; None until one arrives.
+
+    The handler only sets this attribute. A handler that raised could land inside one of
+    APScheduler's ``except BaseException`` (around submitting a job, among others) and be
+    swallowed, leaving the process running forever; one that logged or set a
+    ``threading.Event`` could wait for a lock held by the very code it interrupted.
+    """
+
+    def __init__(self) -> None:
+        self.signal: str | None = None
 
 
 @contextmanager
-def _stop_on_signals() -> Iterator[None]:
-    # Raising (instead of calling shutdown inside the handler) leaves the scheduler's locks
-    # to be released normally; shutdown(wait=True) then runs in ordinary code.
-    def first(signum: int, frame: FrameType | None) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, again)
-        raise _Stop(signal.Signals(signum).name)
+def _stop_on_signals(stop: _StopRequest) -> Iterator[None]:
+    def record(signum: int, frame: FrameType | None) -> None:
+        if stop.signal is None:  # a second signal changes nothing: the run in flight still finishes
+            stop.signal = signal.Signals(signum).name
 
-    def again(signum: int, frame: FrameType | None) -> None:
-        log.warning("already stopping: waiting for the run in flight to finish")
-
-    previous = {sig: signal.signal(sig, first) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, record) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
