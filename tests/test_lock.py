@@ -107,16 +107,11 @@ def test_the_heartbeat_moves_while_the_run_goes_on(tmp_path) -> None:
 def test_a_cron_run_while_another_process_holds_the_lock_exits_3_with_the_holder(
         project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
     project.drop_file("a.csv", good_export())
-    holder = _hold_lock_in_another_process(project)
-    try:
-        result = cli("--config", str(project.config), "run", env=env)
-    finally:
-        holder.kill()
-        holder.wait()
+    result, holder_pid = _while_locked(project, "run", env)
     assert result.returncode == 3
     assert result.stdout == ""
     assert result.stderr.startswith(f"capi-uploader: another run holds the lock (host {socket.gethostname()}, "
-                                    f"pid {holder.pid}, since ")
+                                    f"pid {holder_pid}, since ")
     assert result.stderr.rstrip().endswith("this run did nothing")
     assert [r for r in sandbox.requests() if r["method"] == "POST"] == []  # nothing read, nothing sent
     assert (project.drop / "a.csv").is_file()
@@ -133,14 +128,10 @@ def test_retry_while_another_run_holds_the_lock_exits_3_and_requeues_nothing(
     refused = StoredEvent("Lead", "e1", now, payload, 0, "system_generated", "crm")
     ledger.mark_failed(env["META_DATASET_ID"], refused, "HTTP 400, code 100: unknown lead", "T", time.time())
     ledger.close()
-    holder = _hold_lock_in_another_process(project)
-    try:
-        result = cli("--config", str(project.config), "retry", env=env)
-    finally:
-        holder.kill()
-        holder.wait()
+    result, _ = _while_locked(project, "retry", env)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("capi-uploader: another run holds the lock")
+    assert [r for r in sandbox.requests() if r["method"] == "POST"] == []  # nothing sent
     again = Ledger.open(f"sqlite:///{project.ledger_file}")
     assert again.count(env["META_DATASET_ID"], FAILED) == 1  # untouched: re-queued only under the lock
     again.close()
@@ -163,6 +154,16 @@ def test_after_a_sigkill_the_next_run_takes_the_lock_over(project: Project, env:
     ledger = Ledger.open(f"sqlite:///{project.ledger_file}")
     assert current_holder(ledger.engine) is None  # released when the run ended
     ledger.close()
+
+
+def _while_locked(project: Project, command: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``capi-uploader <command>`` while another process holds the run lock; the result and that process's pid."""
+    holder = _hold_lock_in_another_process(project)
+    try:
+        return cli("--config", str(project.config), command, env=env), holder.pid
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def _hold_lock_in_another_process(project: Project) -> subprocess.Popen[str]:
