@@ -16,7 +16,16 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+
+def sql_dir(package: Path) -> Path:
+    """The checkout's ``sql/`` beside the ``uploader`` package, or the copy an installed wheel
+    carries inside it as ``uploader/_sql`` (pyproject.toml's package-data), so that the demo
+    works outside a checkout too."""
+    installed = package / "_sql"
+    return installed if installed.is_dir() else package.parent / "sql"
+
+
+SQL_DIR = sql_dir(Path(__file__).resolve().parent)
 QUERIES = SQL_DIR / "queries"
 
 
