@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -106,3 +107,26 @@ def test_the_demo_ends_with_exit_0_and_accepted_events(tmp_path: Path) -> None:
     assert "The sandbox accepted 15 events" in result.stdout
     assert "Second run sent 0 events" in result.stdout
     assert result.stdout.rstrip().endswith("Demo finished: OK")
+
+
+def test_a_ledger_that_fails_mid_run_stops_it_with_one_line_exit_2_and_nothing_lost(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    project.drop_file("a.csv", good_export())
+    assert cli("--config", str(project.config), "run", env=env).returncode == 0
+    with sqlite3.connect(project.ledger_file) as db:  # the database refuses to record a sent batch
+        db.execute("CREATE TRIGGER full_disk BEFORE INSERT ON journal BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    second = project.drop_file("b.csv", good_export().replace("A-1", "B-1"))
+    failed = cli("--config", str(project.config), "run", env=env)
+    assert failed.returncode == 2
+    assert failed.stderr.splitlines() == [
+        "capi-uploader: ledger.url: the ledger database failed during the run (disk full), so the run stopped. "
+        "Fix the database (disk space, server, permissions) and run again: nothing is lost, and what was sent "
+        "but not recorded goes again with the same event ids."]
+    assert second.exists()  # the file was not marked done
+    with sqlite3.connect(project.ledger_file) as db:
+        db.execute("DROP TRIGGER full_disk")
+        assert db.execute("SELECT error FROM runs ORDER BY started_at DESC LIMIT 1").fetchone()[0] == \
+            failed.stderr.splitlines()[0].removeprefix("capi-uploader: ")
+    assert cli("--config", str(project.config), "run", env=env).returncode == 0
+    ids = [event["event_id"] for event in sandbox.accepted()]
+    assert len(ids) == 3 and len(set(ids)) == 2  # B-1 sent again, with the same event id

@@ -27,7 +27,7 @@ from connectors import Unit, Window, open_source
 from connectors.base import FileUnit
 from uploader.delivery import Accepted, GraphClient, Sender, preflight
 from uploader.errors import FileNotSettled, SourceError
-from uploader.ledger import Ledger, stored_events
+from uploader.ledger import Ledger, stop_on_ledger_errors, stored_events
 from uploader.lifecycle import record_cancellations, stage_gaps
 from uploader.mapping.engine import MappedChunk
 from uploader.mapping.workers import ChunkMapper
@@ -61,7 +61,7 @@ def run_once(settings: Settings, *, send: bool = True, clock: Callable[[], float
     report = _new_report(settings, send, window, started, started_by)
     progress = progress or NoProgress()
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
-    with ExitStack() as stack:
+    with stop_on_ledger_errors(), ExitStack() as stack:
         # The preflight comes first: a bad token stops the run before the ledger is even opened.
         client = _connect(settings, transport, report, stack) if send else None
         ledger = Ledger.open(settings.ledger_url)

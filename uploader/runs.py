@@ -14,8 +14,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from uploader.errors import UploaderError
-from uploader.ledger import Ledger
+from uploader.ledger import Ledger, ledger_failure
 from uploader.ledger.history import save_run
 from uploader.ledger.lock import Heartbeat, RunLock
 from uploader.report import RunReport
@@ -60,6 +62,8 @@ def keep(ledger: Ledger, settings: Settings, report: RunReport) -> None:
 
 def describe_error(exc: BaseException) -> tuple[str, int]:
     """The one-line message and exit code a run that stopped on ``exc`` is recorded with."""
+    if isinstance(exc, SQLAlchemyError):  # the ledger's own database failed (see stop_on_ledger_errors)
+        exc = ledger_failure(exc)
     if isinstance(exc, UploaderError):
         return str(exc), exc.exit_code
     if isinstance(exc, KeyboardInterrupt):

@@ -1,7 +1,7 @@
 """The ledger: what was read, recorded and sent. It alone decides what is sent."""
 
 from uploader.ledger.store import (CANCELLED, EXPIRED, FAILED, PENDING, SENT, FailedEvent, Ledger, StoredEvent,
-                                   stored_events)
+                                   ledger_failure, stop_on_ledger_errors, stored_events)
 
-__all__ = ["Ledger", "StoredEvent", "FailedEvent", "stored_events", "PENDING", "SENT", "FAILED", "EXPIRED",
-           "CANCELLED"]
+__all__ = ["Ledger", "StoredEvent", "FailedEvent", "stored_events", "ledger_failure", "stop_on_ledger_errors",
+           "PENDING", "SENT", "FAILED", "EXPIRED", "CANCELLED"]

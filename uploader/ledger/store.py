@@ -14,6 +14,7 @@ import functools
 import logging
 import operator
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,7 @@ import pandas as pd
 from sqlalchemy import (ColumnElement, Connection, Engine, Insert, Select, Table, and_, create_engine, delete,
                         event, func, insert, literal, literal_column, null, or_, select, tuple_, update)
 from sqlalchemy.engine import Dialect, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError, SQLAlchemyError
 
 from uploader.errors import ConfigError, StopRun
 from uploader.ledger.schema import cursors, events, files, journal, migrate
@@ -544,6 +545,25 @@ def _older_than_window(now: float) -> ColumnElement[bool]:
 
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
+
+
+def ledger_failure(exc: SQLAlchemyError) -> StopRun:
+    """A database error of the ledger during a run (disk full, server gone, permissions), as the
+    one line the operator reads. Only what the ledger recorded counts as sent, so nothing is lost."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    return StopRun(f"ledger.url: the ledger database failed during the run ({_first_line(cause)}), so the run "
+                   "stopped. Fix the database (disk space, server, permissions) and run again: nothing is lost, "
+                   "and what was sent but not recorded goes again with the same event ids.")
+
+
+@contextmanager
+def stop_on_ledger_errors() -> Iterator[None]:
+    """Around a run: a database error that reaches it is the ledger's (sources report their own
+    as SourceError), and stops the run with ``ledger_failure``'s message, not a traceback."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise ledger_failure(exc) from exc
 
 
 def _first_line(exc: BaseException) -> str:
