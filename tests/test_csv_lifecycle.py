@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -37,6 +38,17 @@ def test_a_processed_file_moves_to_processed_with_its_refusals_beside_it(
     assert [(r["source"], r["file"], r["line"], r["column"], r["reason"]) for r in beside] == [
         ("sales_ops", "deals.csv", "3", "event_time", "bad_event_time")]
     assert rows(report.quarantine_path) == beside  # the run's own report lists the same row
+
+
+def test_a_files_refusals_from_every_chunk_are_spooled_and_written_beside_it(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    bad = "Lead,next tuesday,b@example.com,,,\n"
+    project.drop_file("deals.csv", WITH_A_BAD_ROW + good_export().split("\n", 1)[1].replace("A-1", "A-2") + bad)
+    settings = dataclasses.replace(load_settings(project.config, environ=env), chunk_size=2, map_workers=0)
+    report = run_once(settings)  # chunks of 2 lines: the bad rows (lines 3 and 5) are in two chunks
+    beside = rows(project.drop / "processed" / "deals.quarantine.csv")
+    assert [(r["line"], r["reason"]) for r in beside] == [("3", "bad_event_time"), ("5", "bad_event_time")]
+    assert rows(report.quarantine_path) == beside
 
 
 def test_a_clean_file_gets_no_quarantine_and_a_name_taken_in_processed_is_kept_apart(

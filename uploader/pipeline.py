@@ -128,44 +128,49 @@ class _Reader:
                 self.report.files_skipped.append(unit.label)
                 continue
             self.progress.reading(self.source.name, unit.label)
+            beside = Quarantine()  # a file's own refusals, spooled until it is committed
             try:
-                rows, refused = self._read_unit(unit)
-            except FileNotSettled as exc:
-                self._waiting(unit, exc)
-                continue
-            except (OSError, SourceError) as exc:
-                log.warning("%s/%s not read: %s", self.source.name, unit.label, exc)
-                self.report.file_errors.append(f"{self.source.name}/{unit.label}: {exc}")
-                continue
-            read = self.report.files_read if isinstance(unit, FileUnit) else self.report.windows_read
-            read.append(unit.label)
-            if self.sender is not None:
-                self.sender.flush()  # every event of the unit has its outcome recorded: it can be committed
-                self._commit(unit, rows, refused)
+                self._read_and_commit(unit, beside)
+            finally:
+                beside.close()
 
-    def _read_unit(self, unit: Unit) -> tuple[int, list[pd.DataFrame]]:
-        rows, refused = 0, []
+    def _read_and_commit(self, unit: Unit, beside: Quarantine) -> None:
+        try:
+            rows = self._read_unit(unit, beside)
+        except FileNotSettled as exc:
+            self._waiting(unit, exc)
+            return
+        except (OSError, SourceError) as exc:
+            log.warning("%s/%s not read: %s", self.source.name, unit.label, exc)
+            self.report.file_errors.append(f"{self.source.name}/{unit.label}: {exc}")
+            return
+        read = self.report.files_read if isinstance(unit, FileUnit) else self.report.windows_read
+        read.append(unit.label)
+        if self.sender is not None:
+            self.sender.flush()  # every event of the unit has its outcome recorded: it can be committed
+            self._commit(unit, rows, beside)
+
+    def _read_unit(self, unit: Unit, beside: Quarantine) -> int:
+        rows = 0
         for chunk_rows, mapped in self.mapper.map_unit(unit, self.source, self.now):
             rows += chunk_rows
             self.quarantine.add(self.source.name, unit.label, mapped.refused)
-            refused.append(mapped.refused)
+            if isinstance(unit, FileUnit):
+                beside.add(self.source.name, unit.label, mapped.refused)
             _count(self.report, self.source.name, mapped, self.backfill)
             self._record(mapped)
             self.progress.rows(chunk_rows)
         self.report.rows_read += rows
-        return rows, refused
+        return rows
 
-    def _commit(self, unit: Unit, rows: int, refused: list[pd.DataFrame]) -> None:
+    def _commit(self, unit: Unit, rows: int, beside: Quarantine) -> None:
         try:
             unit.commit(self.ledger, rows, self.now)
         except FileNotSettled as exc:  # it changed while it was read: read again next run
             self._waiting(unit, exc)
             return
-        if isinstance(unit, FileUnit) and any(not frame.empty for frame in refused):
-            beside = Quarantine(unit.quarantine_path())
-            for frame in refused:
-                beside.add(self.source.name, unit.label, frame)
-            beside.close()
+        if isinstance(unit, FileUnit):
+            beside.save_as(unit.quarantine_path())
 
     def _waiting(self, unit: Unit, exc: FileNotSettled) -> None:
         log.info("%s/%s: %s", self.source.name, unit.label, exc)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import socket
+import tempfile
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,9 +29,14 @@ QUARANTINE_COLUMNS = ["source", "file", "line", "order_id/event_id", "column", "
 
 
 class Quarantine:
-    """Appends refused rows to one CSV per run; the file is created on the first refusal."""
+    """Appends refused rows to a CSV (one per run), created on the first refusal.
 
-    def __init__(self, path: Path) -> None:
+    Without a path it spools to an anonymous temporary file instead, which ``save_as`` copies
+    out: a file's own report is written beside it only once the file is done, and its refused
+    rows wait on disk, not in memory, however many there are.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self._handle: TextIO | None = None
         self._writer: csv.writer | None = None  # type: ignore[valid-type]
@@ -38,17 +45,31 @@ class Quarantine:
         if refused.empty:
             return
         if self._writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = self.path.open("w", encoding="utf-8", newline="")
+            self._handle = self._open()
             self._writer = csv.writer(self._handle)
             self._writer.writerow(QUARANTINE_COLUMNS)
         rows = refused[["line", "key", "column", "reason", "message"]].assign(source=source, file=file)
         self._writer.writerows(rows[["source", "file", "line", "key", "column", "reason", "message"]]
                                .itertuples(index=False))
 
+    def _open(self) -> TextIO:
+        if self.path is None:
+            return tempfile.TemporaryFile("w+", encoding="utf-8", newline="")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return self.path.open("w", encoding="utf-8", newline="")
+
     @property
     def written(self) -> bool:
         return self._writer is not None
+
+    def save_as(self, path: Path) -> None:
+        """Copy what was written (a spool's rows) to ``path``, if anything was."""
+        if self._handle is None:
+            return
+        self._handle.flush()
+        self._handle.seek(0)
+        with path.open("w", encoding="utf-8", newline="") as out:
+            shutil.copyfileobj(self._handle, out)
 
     def close(self) -> None:
         if self._handle is not None:
