@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import create_engine, inspect
+from collections.abc import Callable
 
-from uploader.ledger import Ledger, schema
-from uploader.ledger.schema import SCHEMA_VERSION, current_version, migrate
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, inspect, select, update
+
+from tests.test_ledger import batch
+from uploader.ledger import SENT, Ledger, schema
+from uploader.ledger.schema import SCHEMA_VERSION, current_version, events, migrate
 
 NOW = 1_795_168_800.0
+
+
+def ledger_before(migration: Callable[[Connection], None], ledger_url: str,
+                  monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """A ledger at the schema version just before ``migration``, as an older release left it."""
+    step = schema.MIGRATIONS.index(migration)
+    with monkeypatch.context() as older:
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:step])
+        older.setattr(schema, "SCHEMA_VERSION", step)
+        engine = create_engine(ledger_url)
+        migrate(engine)
+    assert current_version(engine) == step
+    return engine
 
 
 def test_a_cursor_is_stored_per_source_and_replaced(ledger_url: str) -> None:
@@ -28,14 +44,9 @@ def test_a_cursor_is_stored_per_source_and_replaced(ledger_url: str) -> None:
 
 def test_a_ledger_from_before_cursors_gains_the_table_on_open(
         ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    step = schema.MIGRATIONS.index(schema._add_cursors)
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:step])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", step)
-    engine = create_engine(ledger_url)
-    migrate(engine)
-    assert current_version(engine) == step and not inspect(engine).has_table("cursors")
+    engine = ledger_before(schema._add_cursors, ledger_url, monkeypatch)
+    assert not inspect(engine).has_table("cursors")
     engine.dispose()
-    monkeypatch.undo()
 
     ledger = Ledger.open(ledger_url)
     assert current_version(ledger.engine) == SCHEMA_VERSION
@@ -45,18 +56,13 @@ def test_a_ledger_from_before_cursors_gains_the_table_on_open(
 
 def test_a_ledger_with_the_full_pending_index_gets_the_pending_only_one_on_open(
         ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    step = schema.MIGRATIONS.index(schema._index_only_pending_events)
-    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:step])
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", step)
-    engine = create_engine(ledger_url)
-    migrate(engine)
+    engine = ledger_before(schema._index_only_pending_events, ledger_url, monkeypatch)
     on_table = " ON events" if engine.dialect.name in ("mysql", "mariadb") else ""
     with engine.begin() as conn:  # the index as release 5 made it: every event in it
         conn.exec_driver_sql(f"DROP INDEX ix_events_pending{on_table}")
         conn.exec_driver_sql("CREATE INDEX ix_events_pending ON events "
                              "(dataset_id, status, event_time, stage_rank, event_name, event_id)")
     engine.dispose()
-    monkeypatch.undo()
 
     ledger = Ledger.open(ledger_url)
     assert current_version(ledger.engine) == SCHEMA_VERSION
@@ -71,4 +77,22 @@ def test_a_ledger_with_the_full_pending_index_gets_the_pending_only_one_on_open(
             definition = conn.exec_driver_sql("SELECT indexdef FROM pg_indexes "
                                               "WHERE indexname = 'ix_events_pending'").scalar()
         assert definition.endswith("WHERE ((status)::text = 'pending'::text)")
+    ledger.close()
+
+
+def test_events_sent_by_an_older_release_lose_their_payload_on_open(
+        ledger_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = ledger_before(schema._forget_sent_payloads, ledger_url, monkeypatch)
+    older = Ledger(engine)  # as an older release left it: a sent event kept its hashed payload
+    older.record("1", "s", batch(("a", "Purchase", NOW, "system_generated"),
+                                 ("b", "Purchase", NOW, "system_generated")), NOW)
+    with engine.begin() as conn:
+        conn.execute(update(events).where(events.c.event_id == "a").values(status=SENT))
+    engine.dispose()
+
+    ledger = Ledger.open(ledger_url)
+    assert current_version(ledger.engine) == SCHEMA_VERSION
+    with ledger.engine.connect() as conn:
+        payloads = dict(conn.execute(select(events.c.event_id, events.c.payload)).all())
+    assert payloads == {"a": "", "b": '{"event_id": "b", "event_name": "Purchase"}'}  # pending keeps it
     ledger.close()

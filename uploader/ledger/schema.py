@@ -173,13 +173,20 @@ def _add_journal(conn: Connection) -> None:
     metadata.create_all(conn, tables=[journal])
 
 
+def _forget_sent_payloads(conn: Connection) -> None:
+    # Since migration 6's release a sent event keeps no payload (Meta has it, and it is hashed
+    # personal data the ledger need not hold): events sent before that lose theirs too.
+    conn.execute(update(events).where(events.c.status == "sent", events.c.payload != "").values(payload=""))
+
+
 def _pending_index() -> Index:
     return next(index for index in events.indexes if index.name == "ix_events_pending")
 
 
 MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _add_run_lock_and_runs, _add_cursors,
                                                         _add_stage_rank, _index_pending_in_delivery_order,
-                                                        _index_only_pending_events, _add_journal)
+                                                        _index_only_pending_events, _add_journal,
+                                                        _forget_sent_payloads)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
