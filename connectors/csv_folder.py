@@ -51,6 +51,9 @@ FIRST_LINE_BYTES = 256  # the guess of a line's size that sizes the cap until a 
 EXTEND = 4  # a block with an odd count of quotes may grow by EXTEND times its size (or the least cap) to even it
 _LINE_END = re.compile(rb"\r\n|\r(?=[^\n])|\n")  # csv's lines (newline=""); a final \r waits for the next byte
 _LONE_CR = re.compile(rb"\r(?!\n)")
+# What a header is tried with when a source sets no delimiter: Excel writes ";" where the decimal
+# separator is a comma (most of Europe), and exports of other tools use tabs or pipes.
+DELIMITERS = (",", ";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class CsvBlock:
     offset: int
     chunk_size: int
     last: bool  # ends the file: its last line may lack a newline
+    delimiter: str = ","
 
     def load(self) -> RawChunk:
         """The block's rows exactly as one reader over the whole file gives them.
@@ -76,14 +80,14 @@ class CsvBlock:
         text = self.data.decode(_body_encoding(self.encoding), errors="replace")
         if self.last and not text.endswith(("\n", "\r")):
             text += "\n"  # a last line without newline reads the same with one
-        reader = csv.reader(io.StringIO(text + BLOCK_END + "\n", newline=""))
+        reader = csv.reader(io.StringIO(text + BLOCK_END + "\n", newline=""), delimiter=self.delimiter)
         try:
             records = list(_numbered(reader, self.first_line))
         except csv.Error as exc:  # e.g. a field over the size limit: the stream read says whether it is real
             raise MisalignedBlock(f"{self.path.name}, line {self.first_line}: {exc}") from exc
         if not records or records.pop()[1] != [BLOCK_END]:  # swallowed into a quoted field: cut inside one
             raise MisalignedBlock(f"{self.path.name}: the block from line {self.first_line} ends inside a field")
-        return _to_chunk(self.header, records, self.encoding)
+        return _to_chunk(self.header, records, self.encoding, self.delimiter)
 
     def rest(self) -> Iterator[RawChunk]:
         """From this block to the end of the file, read as one stream (as before blocks), in chunks."""
@@ -91,19 +95,20 @@ class CsvBlock:
             raw.seek(self.offset)
             with io.TextIOWrapper(raw, encoding=_body_encoding(self.encoding), errors="replace",
                                   newline="") as handle:
-                records = _numbered(csv.reader(handle), self.first_line)
-                yield from _batches(self.header, records, self.chunk_size, self.encoding)
+                records = _numbered(csv.reader(handle, delimiter=self.delimiter), self.first_line)
+                yield from _batches(self.header, records, self.chunk_size, self.encoding, self.delimiter)
 
 
 class CsvFile:
     """One CSV file: its content hash is its identity, so a renamed copy is still the same file."""
 
     def __init__(self, source: str, path: Path, encoding: str, chunk_size: int, rereading: bool = False,
-                 archive: Path | None = None, settle_seconds: float = 0.0) -> None:
+                 archive: Path | None = None, settle_seconds: float = 0.0, delimiter: str | None = None) -> None:
         self.source = source
         self.path = path
         self.label = path.name
         self.encoding = encoding
+        self.delimiter = delimiter  # None: the one the header shows (``DELIMITERS``)
         self.chunk_size = chunk_size
         self.rereading = rereading
         self.archive, self.settle_seconds = archive, settle_seconds
@@ -139,25 +144,26 @@ class CsvFile:
         if not _splittable(self.encoding):
             yield from self.stream()
             return
-        header, header_lines = _header(self.path, self.encoding)
+        header, header_lines, delimiter = _header(self.path, self.encoding, self.delimiter)
         if header is None:
             return
         with self.path.open("rb") as handle:
             cutter = _Cutter(handle)
             offset, line = cutter.skip(header_lines), header_lines + 1
             while data := cutter.block(self.chunk_size):
-                yield CsvBlock(self.path, header, data, self.encoding, line, offset, self.chunk_size, cutter.at_end)
+                yield CsvBlock(self.path, header, data, self.encoding, line, offset, self.chunk_size, cutter.at_end,
+                               delimiter)
                 offset, line = offset + len(data), line + _line_count(data)
 
     def stream(self) -> Iterator[RawChunk]:
         """The whole file through one reader, ``chunk_size`` records at a time: what blocks must equal."""
+        header, _, delimiter = _header(self.path, self.encoding, self.delimiter)
         # errors="replace" keeps one badly encoded row from stopping the file; such rows are refused.
         with self.path.open(encoding=self.encoding, errors="replace", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
+            reader = csv.reader(handle, delimiter=delimiter)
+            if header is None or next(reader, None) is None:
                 return
-            yield from _batches(header, _numbered(reader, 1), self.chunk_size, self.encoding)
+            yield from _batches(header, _numbered(reader, 1), self.chunk_size, self.encoding, delimiter)
 
     def _check_settled(self) -> None:
         now = _signature(self.path)
@@ -197,7 +203,7 @@ class CsvFolder:
             if window is None or window.contains(path.stat().st_mtime):
                 yield CsvFile(self.name, path, self.settings.encoding, self.chunk_size, rereading=window is not None,
                               archive=archive if self.settings.after == "move" else None,
-                              settle_seconds=self.settings.settle_seconds)
+                              settle_seconds=self.settings.settle_seconds, delimiter=self.settings.delimiter)
 
 
 def _csv_files(folder: Path) -> list[Path]:
@@ -232,13 +238,14 @@ def _numbered(reader: Any, first: int) -> Iterator[tuple[int, list[str]]]:
 
 
 def _batches(header: list[str], records: Iterator[tuple[int, list[str]]], size: int,
-             encoding: str) -> Iterator[RawChunk]:
+             encoding: str, delimiter: str) -> Iterator[RawChunk]:
     """A stream's records in chunks of ``size``: memory stays flat whatever the file's size."""
     while batch := list(itertools.islice(records, size)):
-        yield _to_chunk(header, batch, encoding)
+        yield _to_chunk(header, batch, encoding, delimiter)
 
 
-def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: str) -> RawChunk:
+def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: str,
+              delimiter: str = ",") -> RawChunk:
     width = len(header)
     bad: list[BadLine] = []
     lines, rows = [], []
@@ -252,7 +259,7 @@ def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: s
         if len(row) > width:
             bad.append(BadLine(line, "malformed_row",
                                f"the line has {len(row)} fields but the header has {width} "
-                               "(a comma inside a value needs quotes)"))
+                               f"(a {_DELIMITER_NAMES.get(delimiter, repr(delimiter))} inside a value needs quotes)"))
             continue
         lines.append(line)
         rows.append(row + [""] * (width - len(row)))
@@ -304,11 +311,23 @@ def _body_encoding(encoding: str) -> str:
     return "utf-8" if codecs.lookup(encoding).name == "utf-8-sig" else encoding
 
 
-def _header(path: Path, encoding: str) -> tuple[list[str] | None, int]:
-    """The first record, read as the stream read reads it, and how many lines it took."""
+def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[list[str] | None, int, str]:
+    """The first record, read as the stream read reads it, how many lines it took, and the
+    delimiter: the given one, else of ``DELIMITERS`` the one that splits the header into the most
+    fields (the first of them on a tie, so a one-column file is read with commas)."""
+    headers = [(_first_record(path, encoding, candidate), candidate) for candidate in
+               ((delimiter,) if delimiter is not None else DELIMITERS)]
+    (header, lines), chosen = max(headers, key=lambda found: len(found[0][0] or []))  # max keeps the first
+    return header, lines, chosen
+
+
+def _first_record(path: Path, encoding: str, delimiter: str) -> tuple[list[str] | None, int]:
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=delimiter)
         return next(reader, None), reader.line_num
+
+
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 def _line_count(data: bytes) -> int:

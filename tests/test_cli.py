@@ -130,3 +130,20 @@ def test_a_ledger_that_fails_mid_run_stops_it_with_one_line_exit_2_and_nothing_l
     assert cli("--config", str(project.config), "run", env=env).returncode == 0
     ids = [event["event_id"] for event in sandbox.accepted()]
     assert len(ids) == 3 and len(set(ids)) == 2  # B-1 sent again, with the same event id
+
+
+def test_a_european_excel_export_reads_with_its_semicolons_and_decimal_commas(project: Project) -> None:
+    when = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%d %H:%M")
+    project.drop_file("a.csv", "event_name;event_time;email;value;currency;order_id\n"
+                               f"Purchase;{when};a@example.com;1.234,50;EUR;A-1\n")
+    refused = cli("--config", str(project.config), "validate")
+    assert refused.returncode == 1
+    (quarantine,) = (project.root / "quarantine").iterdir()
+    assert quarantine.read_text(encoding="utf-8").splitlines()[1] == (
+        "sales_ops,a.csv,2,A-1,value,bad_value,\"value '1.234,50' is not a number "
+        "(a decimal comma? set decimal = \"\",\"\" for this source)\"")
+    project.write_config('decimal = ","')
+    result = cli("--config", str(project.config), "validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"value": 1234.5,' in result.stdout and '"currency": "EUR"' in result.stdout
+    assert f'"em": "{hashlib.sha256(b"a@example.com").hexdigest()}"' in result.stdout

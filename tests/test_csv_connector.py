@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from connectors.base import MisalignedBlock
 from connectors.csv_folder import CsvFile, CsvFolder
+from tests.test_csv_blocks import misaligned_csv
 from uploader.settings import SourceSettings
 
 
@@ -93,3 +99,53 @@ def test_a_window_rereads_processed_files_modified_inside_it(tmp_path: Path) -> 
     backfill = list(folder.units(Window(since=1_500_000, until=3_000_000)))
     assert [u.label for u in backfill] == ["in.csv"]
     assert not backfill[0].is_done(State())
+
+
+def read_with(path: Path, encoding: str = "utf-8-sig", chunk_size: int = 1000,
+              delimiter: str | None = None) -> tuple[list, list]:
+    frames, bad = [], []
+    for chunk in CsvFile("s", path, encoding, chunk_size, delimiter=delimiter).chunks():
+        frames.append(chunk.frame)
+        bad.extend(chunk.bad_lines)
+    return frames, bad
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16"])  # cut into blocks, and read as one stream
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_the_delimiter_is_the_one_the_header_shows(tmp_path: Path, delimiter: str, encoding: str) -> None:
+    path = tmp_path / "a.csv"
+    lines = ["email;value;notes", 'a@x.com;1.234,50;"x;y"', "b@x.com;7;", "c@x.com;1;2;3"]
+    path.write_text("\n".join(line.replace(";", delimiter) for line in lines) + "\n", encoding=encoding)
+    frames, bad = read_with(path, encoding, chunk_size=2)
+    frame = pd.concat(frames)
+    assert list(frame.columns) == ["email", "value", "notes"]
+    assert frame.loc[2].tolist() == ["a@x.com", "1.234,50", "x" + delimiter + "y"]
+    assert frame.loc[3].tolist() == ["b@x.com", "7", ""]
+    name = {";": "semicolon", "\t": "tab", "|": "pipe"}[delimiter]
+    assert [(b.line, b.reason) for b in bad] == [(4, "malformed_row")]
+    assert bad[0].message == f"the line has 4 fields but the header has 3 (a {name} inside a value needs quotes)"
+
+
+def test_a_header_that_splits_no_better_another_way_is_read_with_commas_unless_the_source_says(
+        tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("email\na@x.com;b\n", encoding="utf-8")  # one column, whatever the delimiter
+    frames, _ = read_with(path)
+    assert frames[0].loc[2].tolist() == ["a@x.com;b"]
+    path.write_text("email;name,city\na@x.com;Doe,Berlin\n", encoding="utf-8")  # 2 fields either way: ","
+    assert list(read_with(path)[0][0].columns) == ["email;name", "city"]
+    frames, _ = read_with(path, delimiter=";")  # the setting decides
+    assert list(frames[0].columns) == ["email", "name,city"] and frames[0].loc[2].tolist() == ["a@x.com", "Doe,Berlin"]
+
+
+def test_a_misaligned_block_is_read_on_with_the_files_delimiter(tmp_path: Path) -> None:
+    path = tmp_path / "a.csv"  # test_csv_blocks' misaligned file, with semicolons: the rest is one stream
+    path.write_bytes(misaligned_csv().replace(b",", b";"))
+    blocks = list(CsvFile("s", path, "utf-8", 3).blocks())
+    with pytest.raises(MisalignedBlock):
+        blocks[0].load()
+    frames, bad = read_with(path, "utf-8", chunk_size=3)
+    with path.open(encoding="utf-8", newline="") as handle:  # what one csv.reader makes of the file
+        expected = list(csv.reader(handle, delimiter=";"))[1:]
+    assert [row for frame in frames for row in frame.values.tolist()] == expected and bad == []
+    assert pd.concat(frames).loc[4].tolist() == ["Lead", "2026-11-20T04:00:00Z", "a3@x.com", "two\nlines"]

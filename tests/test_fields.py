@@ -41,6 +41,14 @@ def test_amounts() -> None:
     assert all(math.isnan(v) for v in out[4:])
 
 
+def test_amounts_with_a_decimal_comma() -> None:
+    raw = pd.Series(["1234,5", "1.234,50", " 10 ", "-5,25", "10,50", "1.234.567", "abc", "", "1,234.50", "12.34",
+                     "1.2,3"], dtype=object)
+    out = amounts(raw, decimal=",").tolist()
+    assert out[:6] == [1234.5, 1234.5, 10.0, -5.25, 10.5, 1234567.0]
+    assert all(math.isnan(v) for v in out[6:])  # "12.34" is no number with a decimal comma: refused, not 1234
+
+
 def test_event_name_from_column_then_stage_map_then_default() -> None:
     names = pd.Series(["Purchase", "", "", ""], dtype=object)
     stages = pd.Series(["", "closed won ", "Unknown", ""], dtype=object).str.strip()

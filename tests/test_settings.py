@@ -110,3 +110,24 @@ def test_default_config_path_comes_from_the_environment() -> None:
 def test_duplicate_source_names_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="the name 'sales_ops' is used twice"):
         load_settings(write(tmp_path, MINIMAL + MINIMAL.split("\n\n", 1)[1]), environ={})
+
+
+def test_a_csv_source_may_name_its_delimiter_and_decimal_separator(tmp_path: Path) -> None:
+    source = load_settings(write(tmp_path, MINIMAL), environ={}).sources[0]
+    assert (source.delimiter, source.decimal) == (None, ".")  # each file's header shows its delimiter
+    source = load_settings(write(tmp_path, MINIMAL + 'delimiter = "\\t"\ndecimal = ","\n'), environ={}).sources[0]
+    assert (source.delimiter, source.decimal) == ("\t", ",")
+
+
+@pytest.mark.parametrize(("lines", "problem"), [
+    ('delimiter = ";;"', 'sources[0].delimiter: \';;\' must be one character such as ";" or "\\t" '
+                         "(leave it out to take the one each file's header shows)"),
+    ('delimiter = "\\""', 'sources[0].delimiter: \'"\' must be one character'),
+    ('delimiter = "x"', "sources[0].delimiter: 'x' must be one character"),
+    ('decimal = "dot"', 'sources[0].decimal: \'dot\' must be "." (10.50) or "," (10,50)'),
+    ('delimiter = ","\ndecimal = ","', "sources[0].decimal: ',' cannot also be the delimiter"),
+])
+def test_a_bad_delimiter_or_decimal_names_the_setting(tmp_path: Path, lines: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write(tmp_path, MINIMAL + lines + "\n"), environ={})
+    assert len(caught.value.problems) == 1 and caught.value.problems[0].startswith(problem)

@@ -120,6 +120,8 @@ class SourceSettings:
     cancellations: CancellationPolicy = field(default_factory=CancellationPolicy)
     after: str = "move"                # csv: "move" processed files to processed/, or "keep" them
     settle_seconds: float = 0.0        # csv: leave files modified this recently for the next run
+    delimiter: str | None = None       # csv: the field separator; None: the one each file's header shows
+    decimal: str = "."                 # csv: the decimal separator of value and refund_value ("." or ",")
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,8 @@ def _sources(value: Any, env: Mapping[str, str], base: Path,
 
 COMMON_SOURCE_KEYS = {"name", "type", "action_source", "event_name", "timezone", "default_country",
                       "columns", "stage_map"} | POLICY_KEYS
-TYPE_KEYS: dict[str, frozenset[str]] = {"csv": frozenset({"path", "encoding", "after", "settle_seconds"}),
+TYPE_KEYS: dict[str, frozenset[str]] = {"csv": frozenset({"path", "encoding", "after", "settle_seconds",
+                                                            "delimiter", "decimal"}),
                                         "sql": SQL_KEYS}
 SOURCE_KEYS = COMMON_SOURCE_KEYS.union(*TYPE_KEYS.values())
 
@@ -336,6 +339,7 @@ def _typed(kind: str | None, item: Mapping[str, Any], prefix: str, env: Mapping[
         typed["path"] = _folder(item, prefix, env, base, problems)
         typed["after"] = _after(item, prefix, problems)
         typed["settle_seconds"] = _seconds(item, "settle_seconds", prefix, problems, 0.0)
+        typed["delimiter"], typed["decimal"] = _separators(item, prefix, problems)
     if kind == "sql" or (not known and SQL_KEYS & item.keys()):
         typed.update(sql_settings(item, prefix, env, base, timezone, problems))
     return typed
@@ -347,6 +351,22 @@ def _after(item: Mapping[str, Any], prefix: str, problems: list[str]) -> str:
         problems.append(f'{prefix}after: {value!r} must be "move" (to processed/) or "keep" (leave the file)')
         return "move"
     return value
+
+
+def _separators(item: Mapping[str, Any], prefix: str, problems: list[str]) -> tuple[str | None, str]:
+    """A CSV source's field delimiter (None: each file's header shows it) and decimal separator."""
+    delimiter = _string(item, "delimiter", prefix, problems, None)
+    if delimiter is not None and (len(delimiter) != 1 or delimiter in '"\r\n' or delimiter.isalnum()):
+        problems.append(f'{prefix}delimiter: {delimiter!r} must be one character such as ";" or "\\t" '
+                        "(leave it out to take the one each file's header shows)")
+        delimiter = None
+    decimal = _string(item, "decimal", prefix, problems, ".")
+    if decimal not in (".", ","):
+        problems.append(f'{prefix}decimal: {decimal!r} must be "." (10.50) or "," (10,50)')
+        decimal = "."
+    if decimal == delimiter:
+        problems.append(f"{prefix}decimal: {decimal!r} cannot also be the delimiter")
+    return delimiter, decimal
 
 
 def _seconds(table: Mapping[str, Any], key: str, prefix: str, problems: list[str], default: float) -> float:

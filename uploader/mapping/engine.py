@@ -111,11 +111,11 @@ def _parse(frame: pd.DataFrame, source: SourceSettings) -> pd.DataFrame:
     out["event_time"] = event_times(frame["event_time"], source.timezone)
     out["action_source"] = each_distinct(frame["action_source"], lambda text: text.lower() or source.action_source)
     out["value_text"] = frame["value"]
-    out["value"] = amounts(frame["value"])
+    out["value"] = amounts(frame["value"], source.decimal)
     out["currency"] = each_distinct(frame["currency"], str.upper)
     out["order_id"] = frame["order_id"]
     out["event_id"] = frame["event_id"]
-    out["refund_value"] = amounts(frame["refund_value"])
+    out["refund_value"] = amounts(frame["refund_value"], source.decimal)
     out["opt_out"] = flags(frame["opt_out"])
     hashed, plain = _user_data(frame, source.default_country)
     for key, values in hashed.items():

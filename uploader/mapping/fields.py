@@ -17,6 +17,9 @@ _AMOUNT = r"^(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d+)?$"
 _NEGATIVE = r"^-(?:\d+)(?:\.\d+)?$"
 _UNIX_RE, _AWARE_RE = re.compile(_UNIX), re.compile(_AWARE)
 _AMOUNT_RE, _NEGATIVE_RE = re.compile(_AMOUNT), re.compile(_NEGATIVE)
+# With a decimal comma (sources[].decimal = ","): 1.234,50 and 10,5; thousands are dotted.
+_COMMA_AMOUNT_RE = re.compile(r"^(?:\d+|\d{1,3}(?:\.\d{3})+)(?:,\d+)?$")
+_COMMA_NEGATIVE_RE = re.compile(r"^-\d+(?:,\d+)?$")
 UNIX, AWARE, NAIVE = 1, 2, 3  # the kinds of time text; 0: empty
 
 
@@ -76,13 +79,15 @@ def event_names(names: pd.Series, stages: pd.Series, default: str | None,
     return pd.Series(np.where(out != "", out, default or ""), index=names.index, name=names.name, dtype=object)
 
 
-def amounts(values: pd.Series) -> pd.Series:
-    """Numbers from text like ``1234.5`` or ``1,234.50``; NaN where empty or not a number."""
+def amounts(values: pd.Series, decimal: str = ".") -> pd.Series:
+    """Numbers from text like ``1234.5`` or ``1,234.50`` (with ``decimal=","``: ``1234,5`` or
+    ``1.234,50``); NaN where empty or not a number."""
     texts = values.to_numpy(dtype=object)
     clean = np.full(len(texts), "", dtype=object)
     given = texts != ""  # many amount columns are mostly empty
     if given.any():
-        clean[given] = np.array([amount_text(text) for text in texts[given]], dtype=object)
+        read = amount_text if decimal == "." else comma_amount_text
+        clean[given] = np.array([read(text) for text in texts[given]], dtype=object)
     return pd.to_numeric(pd.Series(clean, index=values.index, name=values.name, dtype=object), errors="coerce")
 
 
@@ -90,3 +95,11 @@ def amount_text(text: str) -> str:
     """The number in an amount's text, without spaces and thousands separators; "" if none."""
     clean = text.replace(" ", "")
     return clean.replace(",", "") if _AMOUNT_RE.match(clean) or _NEGATIVE_RE.match(clean) else ""
+
+
+def comma_amount_text(text: str) -> str:
+    """``amount_text`` for a decimal comma: ``1.234,50`` -> ``1234.50``; "" if not a number."""
+    clean = text.replace(" ", "")
+    if _COMMA_AMOUNT_RE.match(clean) or _COMMA_NEGATIVE_RE.match(clean):
+        return clean.replace(".", "").replace(",", ".")
+    return ""

@@ -153,7 +153,11 @@ def _value(f: pd.DataFrame, now: float) -> np.ndarray:
 
 
 def _value_why(rows: pd.DataFrame, now: float) -> Explanation:
-    return "value", "value " + _quoted(rows["value_text"]) + " is not a number"
+    text = rows["value_text"]
+    # "10,50" can only be a decimal comma (thousands take three digits): say which setting reads it.
+    comma = text.str.fullmatch(r"\s*-?[0-9.]*[0-9],[0-9]{1,2}\s*")
+    hint = pd.Series("", index=rows.index).where(~comma, ' (a decimal comma? set decimal = "," for this source)')
+    return "value", "value " + _quoted(text) + " is not a number" + hint
 
 
 def _negative(f: pd.DataFrame, now: float) -> np.ndarray:
