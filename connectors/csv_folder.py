@@ -87,7 +87,8 @@ class CsvBlock:
             raise MisalignedBlock(f"{self.path.name}, line {self.first_line}: {exc}") from exc
         if not records or records.pop()[1] != [BLOCK_END]:  # swallowed into a quoted field: cut inside one
             raise MisalignedBlock(f"{self.path.name}: the block from line {self.first_line} ends inside a field")
-        return _to_chunk(self.header, records, self.encoding, self.delimiter)
+        # A block decoded without a replacement character needs no per-column search for one.
+        return _to_chunk(self.header, records, self.encoding, self.delimiter, REPLACEMENT_CHAR in text)
 
     def rest(self) -> Iterator[RawChunk]:
         """From this block to the end of the file, read as one stream (as before blocks), in chunks."""
@@ -245,7 +246,9 @@ def _batches(header: list[str], records: Iterator[tuple[int, list[str]]], size: 
 
 
 def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: str,
-              delimiter: str = ",") -> RawChunk:
+              delimiter: str = ",", undecodable: bool = True) -> RawChunk:
+    """The records as a frame indexed by line; rows with too many fields, and (where ``undecodable``
+    says there may be some) rows with bytes the encoding could not decode, as bad lines."""
     width = len(header)
     bad: list[BadLine] = []
     lines, rows = [], []
@@ -264,6 +267,8 @@ def _to_chunk(header: list[str], batch: list[tuple[int, list[str]]], encoding: s
         lines.append(line)
         rows.append(row + [""] * (width - len(row)))
     frame = pd.DataFrame(rows, columns=_unique_names(header), index=pd.Index(lines, name="line"), dtype=object)
+    if not undecodable:
+        return RawChunk(frame, bad)
     frame, encoding_bad = _drop_undecodable(frame, encoding)
     return RawChunk(frame, bad + encoding_bad)
 
