@@ -5,8 +5,8 @@ A CSV file comes as blocks of bytes (``connectors.base.Unparsed``, a CSV file's 
 parses its block too, and says how many rows it read. A block that turns out misaligned stops the blocks: the
 later ones in flight are dropped and the rest of the file comes as chunks read here.
 
-Results come back in the order the chunks were read, and at most ``workers + 1`` chunks are in
-flight, so memory stays flat whatever the file size. A unit of a single chunk (a small file, a
+Results come back in the order the chunks were read, and at most ``workers + AHEAD`` chunks are
+in flight, so memory stays flat whatever the file size. A unit of a single chunk (a small file, a
 short SQL window) is mapped here, and the worker processes start only when a unit has a second
 chunk: a small run never pays for them.
 """
@@ -34,6 +34,11 @@ from uploader.mapping.engine import MappedChunk, map_chunk
 from uploader.settings import SourceSettings
 
 PARENT_CHECK_SECONDS = 1.0
+# Chunks handed to the workers, beyond one per worker, before this process waits for the oldest
+# result: while it works on that result, the workers have AHEAD - 1 more to map, and go on while
+# this process folds the ledger's journal or waits for a free sending slot. Each costs a mapped
+# chunk in memory (about 5 MB at 5,000 rows).
+AHEAD = 3
 
 Item = RawChunk | Unparsed
 InFlight = deque[tuple[Item, Future[tuple[int, MappedChunk]]]]
@@ -72,7 +77,7 @@ class ChunkMapper:
 
     def _in_workers(self, items: Iterator[Item], source: SourceSettings,
                     now: float) -> Iterator[tuple[int, MappedChunk]]:
-        """Keeps ``workers + 1`` items in flight and yields their results in order; a misaligned
+        """Keeps ``workers + AHEAD`` items in flight and yields their results in order; a misaligned
         block swaps the items for the rest of its file (``_read_on``)."""
         pool = self._start()
         in_flight: InFlight = deque()
@@ -80,7 +85,7 @@ class ChunkMapper:
             while True:
                 for item in items:
                     in_flight.append((item, pool.submit(_map_sent, _sendable(item), source, now)))
-                    if len(in_flight) > self.workers:
+                    if len(in_flight) >= self.workers + AHEAD:
                         break
                 if not in_flight:
                     return
