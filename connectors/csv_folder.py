@@ -320,16 +320,15 @@ def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[list[str]
     """The first record, read as the stream read reads it, how many lines it took, and the
     delimiter: the given one, else of ``DELIMITERS`` the one that splits the header into the most
     fields (the first of them on a tie, so a one-column file is read with commas)."""
-    headers = [(_first_record(path, encoding, candidate), candidate) for candidate in
-               ((delimiter,) if delimiter is not None else DELIMITERS)]
-    (header, lines), chosen = max(headers, key=lambda found: len(found[0][0] or []))  # max keeps the first
-    return header, lines, chosen
+    candidates = (delimiter,) if delimiter is not None else DELIMITERS
+    found = [_first_record(path, encoding, candidate) for candidate in candidates]
+    return max(found, key=lambda record: len(record[0] or []))  # of equals, max returns the first
 
 
-def _first_record(path: Path, encoding: str, delimiter: str) -> tuple[list[str] | None, int]:
+def _first_record(path: Path, encoding: str, delimiter: str) -> tuple[list[str] | None, int, str]:
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        return next(reader, None), reader.line_num
+        return next(reader, None), reader.line_num, delimiter
 
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}

@@ -39,7 +39,7 @@ RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stag
 # folds cost less ledger time in all (100,000: 20% less than 50,000) but stop the reading for
 # longer (0.7 s at 100,000), and hold more keys in memory (about 12 MB per 100,000). Every 25,000,
 # a million-row run is 10-15% faster: the mapping worker, which bounds it, waits less for this
-# process, and the memory saved lets two more chunks be mapped ahead (ChunkMapper.AHEAD).
+# process, and the memory saved lets two more chunks be mapped ahead (mapping.workers.AHEAD).
 JOURNAL_FOLD = 25_000
 
 log = logging.getLogger("capi_uploader.ledger")
