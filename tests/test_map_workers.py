@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +19,7 @@ from tests.conftest import Project
 from tests.test_scheduler import leads
 from uploader.errors import ConfigError, StopRun
 from uploader.mapping.engine import map_chunk
-from uploader.mapping.workers import ChunkMapper
+from uploader.mapping.workers import AHEAD, ChunkMapper
 from uploader.pipeline import run_once
 from uploader.sandbox import SandboxServer
 from uploader.settings import SourceSettings, load_settings
@@ -51,6 +52,23 @@ def test_workers_give_the_same_chunks_in_the_same_order() -> None:
         pd.testing.assert_frame_equal(mapped.events, here.events)
         pd.testing.assert_frame_equal(mapped.refused, here.refused)
         assert mapped.dropped == here.dropped
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_at_most_workers_plus_ahead_chunks_are_read_before_their_results_are_taken(workers: int) -> None:
+    read: list[int] = []  # memory stays flat: a slow consumer never makes the mapper read the whole unit
+
+    def reading(chunks: list[RawChunk]) -> Iterator[RawChunk]:
+        for n, chunk in enumerate(chunks):
+            read.append(n)
+            yield chunk
+
+    with ChunkMapper(workers=workers) as mapper:
+        results = mapper.map(reading(raw_chunks(12, size=5)), SOURCE, NOW)
+        for taken in range(1, 13):
+            next(results)
+            assert len(read) - taken <= workers + AHEAD - 1, (taken, len(read))
+        assert len(read) == 12
 
 
 def test_a_unit_of_one_chunk_is_mapped_here() -> None:
