@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 
 from connectors.base import BadLine, MisalignedBlock, RawChunk, SourceState, Window, loaded
-from uploader.errors import FileNotSettled
+from uploader.errors import FileNotSettled, SourceError
 
 if TYPE_CHECKING:  # settings imports the registry, so only type checkers import settings here
     from uploader.settings import SourceSettings
@@ -83,8 +83,8 @@ class CsvBlock:
         reader = csv.reader(io.StringIO(text + BLOCK_END + "\n", newline=""), delimiter=self.delimiter)
         try:
             records = list(_numbered(reader, self.first_line))
-        except csv.Error as exc:  # e.g. a field over the size limit: the stream read says whether it is real
-            raise MisalignedBlock(f"{self.path.name}, line {self.first_line}: {exc}") from exc
+        except SourceError as exc:  # e.g. a field over the size limit: the stream read says whether it is real
+            raise MisalignedBlock(f"{self.path.name}, {exc}") from exc
         if not records or records.pop()[1] != [BLOCK_END]:  # swallowed into a quoted field: cut inside one
             raise MisalignedBlock(f"{self.path.name}: the block from line {self.first_line} ends inside a field")
         # A block decoded without a replacement character needs no per-column search for one.
@@ -231,11 +231,17 @@ def file_sha256(path: Path) -> str:
 
 def _numbered(reader: Any, first: int) -> Iterator[tuple[int, list[str]]]:
     """Pair each record with the line it starts on (quoted fields may span lines); the reader's
-    first line is line ``first`` of the file."""
+    first line is line ``first`` of the file. A record csv cannot read (a field over its size
+    limit: a quote that is never closed swallows the rest of the file) stops the file with
+    SourceError, naming the line: the rest of the run goes on."""
     start = reader.line_num + first
-    for row in reader:
-        yield start, row
-        start = reader.line_num + first
+    try:
+        for row in reader:
+            yield start, row
+            start = reader.line_num + first
+    except csv.Error as exc:
+        raise SourceError(f"line {start} cannot be read ({exc}): most likely a quote opened there is never "
+                          "closed; fix the file and drop it again") from None
 
 
 def _batches(header: list[str], records: Iterator[tuple[int, list[str]]], size: int,
@@ -328,7 +334,8 @@ def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[list[str]
 def _first_record(path: Path, encoding: str, delimiter: str) -> tuple[list[str] | None, int, str]:
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        return next(reader, None), reader.line_num, delimiter
+        _, header = next(_numbered(reader, 1), (1, None))
+        return header, reader.line_num, delimiter
 
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from connectors import csv_folder
 from connectors.base import BadLine, RawChunk
 from connectors.csv_folder import CsvBlock, CsvFile, MisalignedBlock, _to_chunk
+from uploader.errors import SourceError
 from uploader.mapping.workers import ChunkMapper
 from uploader.settings import SourceSettings
 
@@ -199,7 +200,7 @@ def test_a_line_longer_than_the_cap_is_cut_inside_and_read_as_a_stream(tmp_path:
         assert_same_as_before(path, "utf-8", 2)
 
 
-def test_a_field_over_the_size_limit_fails_as_it_always_did(tmp_path: Path) -> None:
+def test_a_field_over_the_size_limit_stops_the_file_at_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, b'h,notes\n1,a\n2,"' + b"x" * 200 + b'"\n3,b\n')
     limit = csv.field_size_limit(100)
     try:
@@ -207,8 +208,12 @@ def test_a_field_over_the_size_limit_fails_as_it_always_did(tmp_path: Path) -> N
             list(old_chunks(path, "utf-8", 1))
         chunks = CsvFile("s", path, "utf-8", 1).chunks()
         assert list(next(chunks).frame.index) == [2]
-        with pytest.raises(csv.Error, match="field larger than field limit"):
+        with pytest.raises(SourceError) as caught:  # the run reports the file and goes on
             next(chunks)
+        assert str(caught.value) == ("line 3 cannot be read (field larger than field limit (100)): most likely a "
+                                     "quote opened there is never closed; fix the file and drop it again")
+        with pytest.raises(SourceError, match="^line 1 cannot be read"):  # in the header too
+            list(CsvFile("s", write(tmp_path, b'"h' + b"x" * 200 + b"\n1\n"), "utf-8", 1).chunks())
     finally:
         csv.field_size_limit(limit)
 

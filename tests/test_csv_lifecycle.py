@@ -109,3 +109,18 @@ def test_a_file_that_changes_while_it_is_looked_at_is_not_read_or_put_away(tmp_p
     with pytest.raises(FileNotSettled):
         reread.commit(State(), 2, time.time())  # type: ignore[arg-type]
     assert path.is_file()
+
+
+def test_a_quote_never_closed_stops_only_its_file_which_waits_for_a_fix(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    lines = good_export().splitlines()
+    broken = project.drop_file("a_broken.csv", "\n".join([lines[0], lines[1].replace(",a@", ',"a@')]) + "\n"
+                               + "Lead,2026-11-20T10:00:00Z,x@example.com,,,\n" * 5000)  # > csv's 128 KB field limit
+    project.drop_file("b_good.csv", good_export().replace("A-1", "B-1"))
+    report = run_once(load_settings(project.config, environ=env))
+    assert report.file_errors == ["sales_ops/a_broken.csv: line 2 cannot be read (field larger than field limit "
+                                  "(131072)): most likely a quote opened there is never closed; fix the file and "
+                                  "drop it again"]
+    assert report.exit_code() == 1 and report.files_read == ["b_good.csv"]
+    assert [event["custom_data"]["order_id"] for event in sandbox.accepted()] == ["B-1"]
+    assert broken.exists()  # not marked done: read again once fixed
