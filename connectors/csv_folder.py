@@ -200,11 +200,27 @@ class CsvFolder:
         assert folder is not None, "a csv source always has a path (settings checks it)"
         archive = folder / PROCESSED
         files = _csv_files(folder) + (_csv_files(archive) if window is not None else [])
-        for path in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
-            if window is None or window.contains(path.stat().st_mtime):
-                yield CsvFile(self.name, path, self.settings.encoding, self.chunk_size, rereading=window is not None,
-                              archive=archive if self.settings.after == "move" else None,
-                              settle_seconds=self.settings.settle_seconds, delimiter=self.settings.delimiter)
+        for modified, _, path in _oldest_first(files):
+            if window is not None and not window.contains(modified):
+                continue
+            try:
+                unit = CsvFile(self.name, path, self.settings.encoding, self.chunk_size, rereading=window is not None,
+                               archive=archive if self.settings.after == "move" else None,
+                               settle_seconds=self.settings.settle_seconds, delimiter=self.settings.delimiter)
+            except FileNotFoundError:  # removed or renamed while earlier files were read: nothing to do
+                continue
+            yield unit
+
+
+def _oldest_first(files: list[Path]) -> list[tuple[float, str, Path]]:
+    """(modification time, name, path) of the files still there, oldest first."""
+    stamped = []
+    for path in files:
+        try:
+            stamped.append((path.stat().st_mtime, path.name, path))
+        except FileNotFoundError:  # removed since the folder was listed
+            continue
+    return sorted(stamped)
 
 
 def _csv_files(folder: Path) -> list[Path]:

@@ -81,6 +81,18 @@ def test_the_folder_lists_csv_files_oldest_first_with_content_hashes(tmp_path: P
     assert list(units[0].chunks()) == []
 
 
+def test_a_file_removed_while_earlier_ones_are_read_is_passed_over(tmp_path: Path) -> None:
+    import os
+
+    for name, stamp in (("a.csv", 1_000_000), ("b.csv", 1_000_100), ("c.csv", 1_000_200)):
+        (tmp_path / name).write_text("email\nx@y.com\n", encoding="utf-8")
+        os.utime(tmp_path / name, (stamp, stamp))
+    units = CsvFolder(SourceSettings(name="s", type="csv", path=tmp_path), chunk_size=100).units()
+    assert next(units).label == "a.csv"  # the folder is listed; a.csv is being read ...
+    (tmp_path / "b.csv").unlink()  # ... when another process takes b.csv away
+    assert [unit.label for unit in units] == ["c.csv"]
+
+
 def test_a_window_rereads_processed_files_modified_inside_it(tmp_path: Path) -> None:
     import os
 
