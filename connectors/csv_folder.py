@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 
 from connectors.base import BadLine, MisalignedBlock, RawChunk, SourceState, Window, loaded
-from uploader.errors import FileNotSettled, SourceError
+from uploader.errors import FileNotMoved, FileNotSettled, SourceError
 
 if TYPE_CHECKING:  # settings imports the registry, so only type checkers import settings here
     from uploader.settings import SourceSettings
@@ -174,14 +174,20 @@ class CsvFile:
                                  "left for the next run")
 
     def _put_away(self) -> None:
+        """Move the file to processed/. Raises FileNotMoved when the folder does not let it: the
+        file is recorded as done, so it is only named in every run's summary until that is fixed."""
         if self.archive is None or self.path.parent == self.archive:
             return
-        self.archive.mkdir(exist_ok=True)
-        target, n = self.archive / self.path.name, 1
-        while target.exists():  # an older file of the same name is kept too
-            n += 1
-            target = self.archive / f"{self.path.stem}-{n}{self.path.suffix}"
-        self.path = self.path.rename(target)  # keeps its mtime, so a backfill window still finds it
+        try:
+            self.archive.mkdir(exist_ok=True)
+            target, n = self.archive / self.path.name, 1
+            while target.exists():  # an older file of the same name is kept too
+                n += 1
+                target = self.archive / f"{self.path.stem}-{n}{self.path.suffix}"
+            self.path = self.path.rename(target)  # keeps its mtime, so a backfill window still finds it
+        except OSError as exc:
+            raise FileNotMoved(f"done, but it cannot be moved to {PROCESSED}/ ({exc.strerror or exc}): give the "
+                               'uploader write access to the folder, or set after = "keep"') from None
 
 
 class CsvFolder:

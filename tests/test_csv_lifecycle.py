@@ -124,3 +124,21 @@ def test_a_quote_never_closed_stops_only_its_file_which_waits_for_a_fix(
     assert report.exit_code() == 1 and report.files_read == ["b_good.csv"]
     assert [event["custom_data"]["order_id"] for event in sandbox.accepted()] == ["B-1"]
     assert broken.exists()  # not marked done: read again once fixed
+
+
+def test_a_file_processed_but_not_movable_is_named_in_each_run_and_never_sent_twice(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    (project.drop / "processed").write_text("not a folder", encoding="utf-8")  # processed/ cannot be made
+    project.drop_file("deals.csv", good_export())
+    settings = load_settings(project.config, environ=env)
+    expected = ["sales_ops/deals.csv: done, but it cannot be moved to processed/ (File exists): give the uploader "
+                'write access to the folder, or set after = "keep"']
+    first = run_once(settings)
+    assert (first.sent, first.files_read, first.files_not_moved, first.exit_code()) == (1, ["deals.csv"], expected, 1)
+    assert "  file not moved: " + expected[0] in first.render().splitlines()
+    again = run_once(settings)  # the ledger knows the file: it is not read again, and still named
+    assert (again.sent, again.files_read, again.files_not_moved, again.exit_code()) == (0, [], expected, 1)
+    (project.drop / "processed").unlink()
+    fixed = run_once(settings)
+    assert (fixed.files_skipped, fixed.files_not_moved, fixed.exit_code()) == (["deals.csv"], [], 0)
+    assert (project.drop / "processed" / "deals.csv").exists() and len(sandbox.accepted()) == 1

@@ -7,6 +7,7 @@
 | EndpointUnreachable   | stop; nothing was sent, events stay pending            | 2         |
 | SourceError           | skip that file or source, go on with the others        | 1         |
 | FileNotSettled        | leave the file for the next run (still being written)  | -         |
+| FileNotMoved          | name it in the summary: done, but processed/ refused it | 1         |
 | RunLocked             | do nothing, exit at once: another run holds the lock    | 3         |
 
 Refused rows are not exceptions: they are data (see ``uploader.validation``),
@@ -59,6 +60,12 @@ class FileNotSettled(SourceError):
     """A file is still being written (its size or time changed, or changed too recently).
 
     Not a failure: the file is left where it is and read by a later run.
+    """
+
+
+class FileNotMoved(SourceError):
+    """A file was read and recorded, but could not be moved to processed/ (the folder is read-only,
+    say). Nothing is lost or sent twice: the ledger knows the file. Each run names it until it is fixed.
     """
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 from connectors import Unit, Window, open_source
 from connectors.base import FileUnit
 from uploader.delivery import Accepted, GraphClient, Sender, preflight
-from uploader.errors import FileNotSettled, SourceError
+from uploader.errors import FileNotMoved, FileNotSettled, SourceError
 from uploader.ledger import Ledger, stop_on_ledger_errors, stored_events
 from uploader.lifecycle import record_cancellations, stage_gaps
 from uploader.mapping.engine import MappedChunk
@@ -124,7 +124,12 @@ class _Reader:
     def read(self, window: Window | None) -> None:
         self.backfill = window is not None
         for unit in open_source(self.source, self.settings.chunk_size, self.now).units(window):
-            if unit.is_done(self.ledger):
+            try:
+                done = unit.is_done(self.ledger)
+            except FileNotMoved as exc:  # done, and still where it was
+                self._not_moved(unit, exc)
+                continue
+            if done:
                 self.report.files_skipped.append(unit.label)
                 continue
             self.progress.reading(self.source.name, unit.label)
@@ -169,8 +174,14 @@ class _Reader:
         except FileNotSettled as exc:  # it changed while it was read: read again next run
             self._waiting(unit, exc)
             return
+        except FileNotMoved as exc:  # recorded as done, but left where it is
+            self._not_moved(unit, exc)
         if isinstance(unit, FileUnit):
             beside.save_as(unit.quarantine_path())
+
+    def _not_moved(self, unit: Unit, exc: FileNotMoved) -> None:
+        log.warning("%s/%s: %s", self.source.name, unit.label, exc)
+        self.report.files_not_moved.append(f"{self.source.name}/{unit.label}: {exc}")
 
     def _waiting(self, unit: Unit, exc: FileNotSettled) -> None:
         log.info("%s/%s: %s", self.source.name, unit.label, exc)
