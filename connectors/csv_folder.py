@@ -356,7 +356,7 @@ def _header(path: Path, encoding: str, delimiter: str | None) -> tuple[list[str]
 def _first_record(path: Path, encoding: str, delimiter: str) -> tuple[list[str] | None, int, str]:
     with path.open(encoding=encoding, errors="replace", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
-        _, header = next(_numbered(reader, 1), (1, None))
+        _, header = next(_numbered(reader, 1), (1, None))  # _numbered: a header csv cannot read is a SourceError
         return header, reader.line_num, delimiter
 
 

@@ -92,3 +92,25 @@ def test_a_run_that_stops_on_an_error_is_kept_with_the_error_and_frees_the_lock(
         assert (row.error, row.exit_code, row.events_new, row.sent) == ("RuntimeError: disk on fire", 1, 5, 0)
         assert conn.execute(select(run_lock)).all() == []
     assert run_once(settings).sent == 5  # the next run goes ahead: nothing was lost
+
+
+def test_a_spooled_quarantine_saves_what_a_file_backed_one_writes_and_nothing_when_empty(tmp_path) -> None:
+    import pandas as pd
+
+    from uploader.report import Quarantine
+
+    refused = pd.DataFrame({"line": [3, 7], "key": ["A-1", ""], "column": ["value", "email"],
+                            "reason": ["bad_value", "no_match_key"], "message": ["value 'x' is not a number", "..."]})
+    direct, spool = Quarantine(tmp_path / "direct.csv"), Quarantine()
+    for quarantine in (direct, spool):
+        quarantine.add("s", "a.csv", refused.iloc[:1])
+        quarantine.add("s", "a.csv", refused.iloc[1:])
+    direct.close()
+    spool.save_as(tmp_path / "spooled.csv")
+    spool.close()
+    assert (tmp_path / "spooled.csv").read_bytes() == (tmp_path / "direct.csv").read_bytes()
+    assert (tmp_path / "spooled.csv").read_text(encoding="utf-8").count("\n") == 3  # header + 2 rows
+    empty = Quarantine()
+    empty.add("s", "b.csv", refused.iloc[:0])
+    empty.save_as(tmp_path / "none.csv")
+    assert not (tmp_path / "none.csv").exists()

@@ -156,7 +156,7 @@ def _value_why(rows: pd.DataFrame, now: float) -> Explanation:
     text = rows["value_text"]
     # "10,50" can only be a decimal comma (thousands take three digits): say which setting reads it.
     comma = text.str.fullmatch(r"\s*-?[0-9.]*[0-9],[0-9]{1,2}\s*")
-    hint = pd.Series("", index=rows.index).where(~comma, ' (a decimal comma? set decimal = "," for this source)')
+    hint = np.where(comma, ' (a decimal comma? set decimal = "," for this source)', "")
     return "value", "value " + _quoted(text) + " is not a number" + hint
 
 
