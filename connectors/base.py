@@ -121,10 +121,16 @@ class Unit(Protocol):
 
 @runtime_checkable
 class FileUnit(Protocol):
-    """Optional for units that are files: their refused rows are also reported beside them."""
+    """Optional for units that are files: their refused rows are also reported beside them, and a
+    file dropped again after it was recorded is put away like the first copy."""
 
     def quarantine_path(self) -> Path:
         """Where this file's own quarantine report goes (next to the file, wherever it now is)."""
+        ...
+
+    def put_away(self) -> None:
+        """Tidy away a file ``is_done`` found recorded, as ``commit`` would have; only a run that
+        records does this (``validate`` changes nothing). Raises FileNotMoved when it cannot."""
         ...
 
 

@@ -118,10 +118,11 @@ class CsvFile:
 
     def is_done(self, state: SourceState) -> bool:
         # A backfill reads processed files again; the ledger still drops what it holds.
-        done = not self.rereading and state.is_processed(self.source, self.key)
-        if done:
-            self._put_away()  # the same content dropped again goes where the first copy went
-        return done
+        return not self.rereading and state.is_processed(self.source, self.key)
+
+    def put_away(self) -> None:
+        """A file an earlier run recorded, dropped again: it goes where the first copy went."""
+        self._put_away()
 
     def commit(self, state: SourceState, rows: int, now: float) -> None:
         # A file that grew while it was read is read again next run; what it held is in the ledger.

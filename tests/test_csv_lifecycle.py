@@ -142,3 +142,17 @@ def test_a_file_processed_but_not_movable_is_named_in_each_run_and_never_sent_tw
     fixed = run_once(settings)
     assert (fixed.files_skipped, fixed.files_not_moved, fixed.exit_code()) == (["deals.csv"], [], 0)
     assert (project.drop / "processed" / "deals.csv").exists() and len(sandbox.accepted()) == 1
+
+
+def test_validate_leaves_a_file_dropped_again_where_it_is_and_a_run_puts_it_away(
+        project: Project, env: dict[str, str], sandbox: SandboxServer) -> None:
+    settings = load_settings(project.config, environ=env)
+    project.drop_file("deals.csv", good_export())
+    run_once(settings)
+    project.drop_file("deals-copy.csv", good_export())  # the same content again, under another name
+    checked = run_once(settings, send=False)
+    assert checked.files_skipped == ["deals-copy.csv"] and checked.exit_code() == 0
+    assert sorted(p.name for p in project.drop.iterdir()) == ["deals-copy.csv", "processed"]  # validate moves nothing
+    again = run_once(settings)
+    assert (again.files_skipped, again.sent) == (["deals-copy.csv"], 0)
+    assert sorted(p.name for p in (project.drop / "processed").iterdir()) == ["deals-copy.csv", "deals.csv"]

@@ -124,13 +124,8 @@ class _Reader:
     def read(self, window: Window | None) -> None:
         self.backfill = window is not None
         for unit in open_source(self.source, self.settings.chunk_size, self.now).units(window):
-            try:
-                done = unit.is_done(self.ledger)
-            except FileNotMoved as exc:  # done, and still where it was
-                self._not_moved(unit, exc)
-                continue
-            if done:
-                self.report.files_skipped.append(unit.label)
+            if unit.is_done(self.ledger):
+                self._done_before(unit)
                 continue
             self.progress.reading(self.source.name, unit.label)
             beside = Quarantine()  # a file's own refusals, spooled until it is committed
@@ -178,6 +173,17 @@ class _Reader:
             self._not_moved(unit, exc)
         if isinstance(unit, FileUnit):
             beside.save_as(unit.quarantine_path())
+
+    def _done_before(self, unit: Unit) -> None:
+        """A unit an earlier run recorded is skipped; a file of it dropped again is put away, but
+        only by a run that records: ``validate`` moves nothing."""
+        if self.sender is not None and isinstance(unit, FileUnit):
+            try:
+                unit.put_away()
+            except FileNotMoved as exc:  # done, and still where it was
+                self._not_moved(unit, exc)
+                return
+        self.report.files_skipped.append(unit.label)
 
     def _not_moved(self, unit: Unit, exc: FileNotMoved) -> None:
         log.warning("%s/%s: %s", self.source.name, unit.label, exc)
