@@ -223,6 +223,15 @@ def test_payload_members_and_objects_equal_the_column_wise_build(rows: list[tupl
         json.loads(text)  # every object is valid JSON
 
 
+@PROPS
+@given(st.lists(st.one_of(st.just(np.nan), st.floats(-1e12, 1e12, allow_nan=False), st.sampled_from([0.1, 2.0, 1e-7])),
+                min_size=1, max_size=25))
+def test_a_float_column_member_is_each_numbers_text_read_back(values: list[float]) -> None:
+    column = pd.Series(values, dtype="float64")
+    expected = ["" if np.isnan(v) else f'"value":{payload._number(str(v))},' for v in values]
+    assert payload._member("value", column, payload._number) == expected
+
+
 @given(st.text())
 def test_string_encoding_is_json_dumps(value: str) -> None:
     assert payload._string(value) == json.dumps(value, ensure_ascii=False)

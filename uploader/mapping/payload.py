@@ -58,7 +58,7 @@ def _member(key: str, values: pd.Series, encode: Callable[[str], str], repeats: 
     prefix = f'"{key}":'
     if encode is _number and values.dtype.kind == "f":
         codes, uniques = pd.factorize(values.to_numpy())  # NaN: code -1, the last entry
-        return _spread(codes, [prefix + encode(str(value)) + "," for value in uniques.tolist()] + [""])
+        return _spread(codes, [prefix + _float(value) + "," for value in uniques.tolist()] + [""])
     if encode is _number:
         codes, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=False)
         texts = (value if isinstance(value, str) else str(value) for value in uniques)
@@ -107,5 +107,9 @@ def _hex(value: str) -> str:
 
 
 def _number(value: str) -> str:
-    number = float(value)
+    return _float(float(value))
+
+
+def _float(number: float) -> str:
+    """A JSON number: whole amounts without ".0", others as Python's shortest round-trip repr."""
     return str(int(number)) if number.is_integer() else repr(number)
