@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from connectors.csv_folder import CsvFile
 from uploader.ledger import Ledger
 from uploader.ledger.schema import events
-from uploader.mapping import fields, hashing, identity, payload
+from uploader.mapping import engine, fields, hashing, identity, payload
 from uploader.mapping import normalize as N
 from uploader.mapping.columns import as_text
 from uploader.validation import rules
@@ -235,6 +235,25 @@ def test_a_float_column_member_is_each_numbers_text_read_back(values: list[float
 @given(st.text())
 def test_string_encoding_is_json_dumps(value: str) -> None:
     assert payload._string(value) == json.dumps(value, ensure_ascii=False)
+
+
+# --- coverage ------------------------------------------------------------------------------------------
+
+
+@PROPS
+@given(st.lists(st.tuples(st.sampled_from(["Purchase", "Lead", "Subscribe"]),
+                          st.lists(st.booleans(), min_size=8, max_size=8)), max_size=30))
+def test_coverage_counts_equal_a_groupby_of_the_filled_keys(rows: list[tuple[str, list[bool]]]) -> None:
+    keys = ["em", "ph", "external_id", "zp", "country", "lead_id", "fn", "ln"]
+    frame = pd.DataFrame({"event_name": [name for name, _ in rows],
+                          **{key: ["h" if flags[i] else "" for _, flags in rows] for i, key in enumerate(keys)}},
+                         index=range(3, 3 + 2 * len(rows), 2), dtype=object)
+    present = frame[keys].ne("").assign(events=True)
+    present["fn+ln"] = present["fn"] & present["ln"]
+    expected = present.groupby(frame["event_name"])[["events", *engine.COVERAGE_KEYS]].sum().astype("int64")
+    got = engine.coverage(frame)
+    assert list(got.columns) == ["events", *engine.COVERAGE_KEYS]
+    pd.testing.assert_frame_equal(got.sort_index(), expected, check_names=False, check_index_type=False)
 
 
 # --- columns -------------------------------------------------------------------------------------------
