@@ -229,6 +229,17 @@ def test_a_journal_left_by_a_killed_run_is_folded_by_the_next_one(ledger_url: st
     nxt.close()
 
 
+def test_a_ledger_that_does_not_fold_still_sees_what_a_killed_run_journaled(ledger_url: str) -> None:
+    killed = Ledger.open(ledger_url)
+    killed.mark_sent("1", fresh("new"), "T", NOW)
+    killed.engine.dispose()  # killed: nothing folded
+    looking = Ledger.open(ledger_url)  # validate: no run lock, so it never folds
+    assert looking.existing("1", [("Lead", "new"), ("Lead", "other")]) == {("Lead", "new")}
+    assert looking.existing("2", [("Lead", "new")]) == set()  # per dataset
+    looking.close()
+    assert table_rows(looking, "journal") == [("new", "T")]  # still there for the next run to fold
+
+
 def test_closing_the_ledger_folds_its_journal(ledger_url: str) -> None:
     ledger = Ledger.open(ledger_url)
     ledger.mark_sent("1", fresh("a"), "T", NOW)

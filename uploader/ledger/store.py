@@ -104,6 +104,9 @@ class Ledger:
         self._unfolded = 0  # events this ledger journaled since its last fold
         # Their event ids per (dataset, event_name): a set of ids, not of key tuples, is 40% smaller.
         self._journaled: dict[tuple[str, str], set[str]] = {}
+        # Whether the journal held outcomes this ledger did not write (a stopped run's, which a run folds
+        # first; validate, which never folds, looks them up); None until ``existing`` first asks.
+        self._others_journaled: bool | None = None
 
     @classmethod
     def open(cls, url: str, fold_every: int = JOURNAL_FOLD) -> Ledger:
@@ -138,6 +141,7 @@ class Ledger:
                 conn.execute(delete(journal).where(journal.c.seq <= last))
         self._unfolded = 0
         self._journaled.clear()
+        self._others_journaled = False
 
     def _settle(self) -> None:
         """Fold what this ledger journaled, if anything: before it reads statuses or writes events
@@ -326,6 +330,10 @@ class Ledger:
         (those in the journal too)."""
         with self.engine.connect() as conn:
             held = set(_statuses(conn, dataset_id, keys))
+            if self._others_journaled is None:
+                self._others_journaled = conn.scalar(select(journal.c.seq).limit(1)) is not None
+            if self._others_journaled:
+                held.update(_in_journal(conn, dataset_id, keys))
         if self._journaled:
             held.update(key for key in keys if key[1] in self._journaled.get((dataset_id, key[0]), ()))
         return held
@@ -516,18 +524,34 @@ def _statuses(conn: Connection, dataset_id: str, keys: Iterable[tuple[str, str]]
     covering pending-events index and scan the whole dataset instead of the primary key.
     """
     found: dict[tuple[str, str], str] = {}
-    for name, ids in _by_name(keys).items():
-        for start in range(0, len(ids), 500):
-            part = ids[start:start + 500]
-            if conn.dialect.name == "sqlite":  # the same statement without per-parameter processing
-                rows = conn.exec_driver_sql(
-                    "SELECT event_id, status, attempts FROM events WHERE dataset_id = ? AND event_name = ? "
-                    f"AND event_id IN ({', '.join('?' * len(part))})", (dataset_id, name, *part))
-            else:
-                rows = conn.execute(select(events.c.event_id, events.c.status, events.c.attempts).where(
-                    events.c.dataset_id == dataset_id, events.c.event_name == name, events.c.event_id.in_(part)))
-            found.update(((name, event_id), status) for event_id, status, _ in rows)
+    for name, part in _parts(keys):
+        if conn.dialect.name == "sqlite":  # the same statement without per-parameter processing
+            rows = conn.exec_driver_sql(
+                "SELECT event_id, status, attempts FROM events WHERE dataset_id = ? AND event_name = ? "
+                f"AND event_id IN ({', '.join('?' * len(part))})", (dataset_id, name, *part))
+        else:
+            rows = conn.execute(select(events.c.event_id, events.c.status, events.c.attempts).where(
+                events.c.dataset_id == dataset_id, events.c.event_name == name, events.c.event_id.in_(part)))
+        found.update(((name, event_id), status) for event_id, status, _ in rows)
     return found
+
+
+def _in_journal(conn: Connection, dataset_id: str, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these keys the journal holds: sent, not folded yet. The journal has no index on
+    the key, so only a ledger that found another's outcomes there (validate after a stopped run) asks."""
+    found: set[tuple[str, str]] = set()
+    for name, part in _parts(keys):
+        rows = conn.execute(select(journal.c.event_id).where(
+            journal.c.dataset_id == dataset_id, journal.c.event_name == name, journal.c.event_id.in_(part)))
+        found.update((name, event_id) for event_id in rows.scalars())
+    return found
+
+
+def _parts(keys: Iterable[tuple[str, str]], size: int = 500) -> Iterator[tuple[str, list[str]]]:
+    """The keys as (event_name, up to `size` of its event ids): one IN list per statement."""
+    for name, ids in _by_name(keys).items():
+        for start in range(0, len(ids), size):
+            yield name, ids[start:start + size]
 
 
 def _by_name(keys: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
