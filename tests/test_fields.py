@@ -64,3 +64,14 @@ def test_headers_match_ignoring_case_and_spaces_and_renames_apply() -> None:
     assert frame.loc[0, "value"] == "10"
     assert frame.loc[0, "phone"] == ""
     assert ignored == ["Rep", "email"]
+
+
+def test_spaces_and_hyphens_inside_a_header_read_as_underscores() -> None:
+    raw = pd.DataFrame({"First Name": ["Ann"], "Event-Time": ["2026-11-23"], " ORDER  ID ": ["A-1"],
+                        "Date of Birth": ["1990-01-02"], "first_name": ["dup"], "Last_Name ": ["Lee"]})
+    frame, ignored = conform(raw, {"Deal Amount": "Value"})
+    assert frame.loc[0, ["first_name", "event_time", "order_id", "date_of_birth", "last_name"]].tolist() == [
+        "Ann", "2026-11-23", "A-1", "1990-01-02", "Lee"]
+    assert ignored == ["first_name"]  # the same column twice: the first one wins
+    renamed, _ = conform(pd.DataFrame({"deal-amount": ["10"]}), {"Deal Amount": "Value"})
+    assert renamed.loc[0, "value"] == "10"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import re
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -19,9 +20,13 @@ TEMPLATE: tuple[str, ...] = (
 )
 
 
+_SEPARATORS_RE = re.compile(r"[\s-]+")
+
+
 def header_key(name: object) -> str:
-    """Headers match ignoring case and surrounding spaces."""
-    return str(name).strip().lower()
+    """Headers match ignoring case and surrounding spaces, and a run of spaces or hyphens inside
+    is an underscore: spreadsheet exports write "First Name" and "E-mail Opt-in" for first_name."""
+    return _SEPARATORS_RE.sub("_", str(name).strip().lower())
 
 
 def conform(frame: pd.DataFrame, renames: Mapping[str, str]) -> tuple[pd.DataFrame, list[str]]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from uploader.mapping.columns import each_distinct, header_key
+from uploader.mapping.columns import each_distinct
 
 # An explicit offset or Z at the end: the time is absolute and the source's zone does not apply.
 _AWARE = r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
@@ -72,7 +72,7 @@ def _seconds(times: pd.Series) -> pd.Series:
 def event_names(names: pd.Series, stages: pd.Series, default: str | None,
                 stage_map: Mapping[str, str]) -> pd.Series:
     """The event name: the column, else the stage through ``stage_map``, else the source default."""
-    mapping = {header_key(k): v for k, v in stage_map.items()}
+    mapping = {k.strip().lower(): v for k, v in stage_map.items()}  # stages are values, not headers
     from_stage = each_distinct(stages, lambda stage: mapping.get(stage.lower(), "") if isinstance(stage, str) else "")
     given = names.to_numpy(dtype=object)
     out = np.where(given != "", given, from_stage)
