@@ -295,8 +295,9 @@ def test_an_unreachable_crm_skips_its_source_with_one_line_and_no_password(
     assert "s3cret" not in repr(settings)
     report = run_once(settings)
     assert report.exit_code() == 1
-    (error,) = report.file_errors
-    assert error.startswith("crm_deals/updated_at ")
+    (error,) = report.window_errors
+    assert report.file_errors == [] and error.startswith("crm_deals/updated_at ")
+    assert f"  query window not read: {error}" in report.render().splitlines()
     assert ": cannot connect to postgresql+psycopg://crm_reader:***@127.0.0.1:1/crm: connection failed" in error
     assert "s3cret" not in error and "\n" not in error
     assert stored_cursor(settings, "crm_deals") is None
@@ -306,7 +307,7 @@ def test_a_missing_sqlite_crm_is_not_created(tmp_path: Path, env: dict[str, str]
     missing = tmp_path / "nowhere" / "crm.db"
     settings = settings_for(tmp_path / "project", sample_sources(), env, f"sqlite:///{missing}")
     report = run_once(settings)
-    assert len(report.file_errors) == 3 and "unable to open database file" in report.file_errors[0]
+    assert len(report.window_errors) == 3 and "unable to open database file" in report.window_errors[0]
     assert not missing.exists() and not missing.parent.exists()
 
 

@@ -142,7 +142,8 @@ class _Reader:
             return
         except (OSError, SourceError) as exc:
             log.warning("%s/%s not read: %s", self.source.name, unit.label, exc)
-            self.report.file_errors.append(f"{self.source.name}/{unit.label}: {exc}")
+            errors = self.report.file_errors if isinstance(unit, FileUnit) else self.report.window_errors
+            errors.append(f"{self.source.name}/{unit.label}: {exc}")
             return
         read = self.report.files_read if isinstance(unit, FileUnit) else self.report.windows_read
         read.append(unit.label)

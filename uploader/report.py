@@ -92,6 +92,7 @@ class RunReport:
     windows_read: list[str] = field(default_factory=list)  # SQL query windows
     files_skipped: list[str] = field(default_factory=list)
     file_errors: list[str] = field(default_factory=list)
+    window_errors: list[str] = field(default_factory=list)  # SQL query windows that could not be read
     files_not_moved: list[str] = field(default_factory=list)  # done, but processed/ refused them
     quarantine_path: Path | None = None
     sample_payload: str | None = None
@@ -152,7 +153,7 @@ class RunReport:
 
     def exit_code(self) -> int:
         """0: everything delivered and nothing refused; 1: the run finished but needs a look."""
-        trouble = self.refused_total or self.file_errors or self.pending_left or self.expired or self.failed \
+        trouble = self.refused_total or self.file_errors or self.window_errors or self.pending_left or self.expired or self.failed \
             or self.expired_on_read or self.files_not_moved
         return 1 if trouble else 0
 
@@ -178,6 +179,7 @@ class RunReport:
             if columns:
                 lines.append(f"  {source}: columns ignored (not in the template): {', '.join(sorted(columns))}")
         lines += [f"  file not read: {error}" for error in self.file_errors]
+        lines += [f"  query window not read: {error}" for error in self.window_errors]
         lines += [f"  file not moved: {error}" for error in self.files_not_moved]
         lines += self._lead_lines()
         if self.sends:
@@ -236,7 +238,7 @@ class RunReport:
             "withheld_for_consent": dict(self.withheld), "cancelled": self.cancelled, "refunds": self.refunds,
             "stage_gaps": self.stage_gaps,
             "ignored_columns": {source: sorted(cols) for source, cols in self.ignored_columns.items()},
-            "query_windows_read": self.windows_read,
+            "query_windows_read": self.windows_read, "query_windows_not_read": self.window_errors,
             "files": {"read": self.files_read, "skipped": self.files_skipped, "not_read": self.file_errors,
                       "not_moved": self.files_not_moved, "left_for_next_run": self.files_waiting},
             "sent": self.sent, "failed": self.failed,
