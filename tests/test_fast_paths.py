@@ -475,6 +475,29 @@ def test_phone_national_prefix_fast_paths_equal_phonenumbers(pairs: list[tuple[s
                 assert fast == N._phone_one(prepared, region), (text, region)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.tuples(st.sampled_from(["", "0", "00", "8", "1", "01", "15", "9"]), national_digits)
+                          .map("".join), st.sampled_from(ALL_REGIONS)), min_size=1, max_size=20))
+def test_the_national_prefix_step_equals_phonenumbers_own(pairs: list[tuple[str, str]]) -> None:
+    """Every region's plan, and every calling code's, strips exactly what phonenumbers' step strips."""
+    from phonenumbers.phonenumberutil import _maybe_strip_national_prefix_carrier_code as strip
+    by_code = N._calling_code_plans()
+    for digits, region in pairs:
+        plan, code, _ = N._national_plans()[region]
+        for numbering in (plan, by_code[code]):
+            assert N._stripped_national_prefix(digits, numbering) == strip(digits, numbering.meta)[1], (digits, region)
+
+
+def test_the_national_prefix_step_keeps_a_prefix_the_number_needs() -> None:
+    gb = N._national_plans()["gb"][0]
+    assert N._stripped_national_prefix("02079460958", gb) == "2079460958"
+    assert N._stripped_national_prefix("2079460958", gb) == "2079460958"  # no prefix to strip
+    assert N._stripped_national_prefix("", gb) == ""
+    # Argentina's plan rewrites what it strips: its own step (transform rule) decides.
+    ar = N._national_plans()["ar"][0]
+    assert ar.transform and N._stripped_national_prefix("0111512345678", ar) == "91112345678"
+
+
 def test_phone_national_prefix_fast_paths_answer_the_common_shapes() -> None:
     assert N._phone_fast_national("020 7946 0958", "gb") == "442079460958"
     assert N._phone_fast_national("030 2005861", "de") == "49302005861"

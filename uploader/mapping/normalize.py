@@ -19,6 +19,7 @@ import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -346,7 +347,12 @@ def _phone_fast_plus(s: str) -> str | None:
     """"+"-prefixed digits whose country code, length and lack of a national prefix are clear."""
     if not _PLUS_SHAPE_RE.fullmatch(s):
         return None
-    digits = _shape_digits(s)
+    return _checked_e164(_shape_digits(s))
+
+
+def _checked_e164(digits: str) -> str | None:
+    """``_phone_fast_plus`` once the "+" and separators are gone: the digits if they are E.164 as
+    parse would give them (code, possible length, no national prefix, NANP's structure), else None."""
     codes = _calling_codes()
     # Calling codes are prefix-free; phonenumbers also tries 1, 2, then 3 digits.
     code = digits[:1] if digits[:1] in codes else digits[:2] if digits[:2] in codes else digits[:3]
@@ -370,26 +376,41 @@ def _phone_fast_plus(s: str) -> str | None:
 # too few digits) are left to the slow path.
 
 
+class _Plan(NamedTuple):
+    """A numbering plan's metadata, with the patterns parse's national-prefix step uses compiled once."""
+
+    meta: PhoneMetadata
+    prefix: re.Pattern[str] | None  # national_prefix_for_parsing
+    transform: bool  # a national_prefix_transform_rule: such plans are left to phonenumbers' own step
+    general: re.Pattern[str] | None  # general_desc.national_number_pattern
+
+
+def _plan(meta: PhoneMetadata) -> _Plan:
+    pattern = meta.general_desc.national_number_pattern if meta.general_desc is not None else None
+    return _Plan(meta, re.compile(meta.national_prefix_for_parsing) if meta.national_prefix_for_parsing else None,
+                 bool(meta.national_prefix_transform_rule), re.compile(pattern) if pattern else None)
+
+
 @functools.cache
-def _national_plans() -> dict[str, tuple[PhoneMetadata, str, re.Pattern[str] | None]]:
-    """Per region (lowercase): its metadata, country calling code and international (IDD) prefix."""
+def _national_plans() -> dict[str, tuple[_Plan, str, re.Pattern[str] | None]]:
+    """Per region (lowercase): its plan, country calling code and international (IDD) prefix."""
     plans = {}
     for region in phonenumbers.SUPPORTED_REGIONS:
         meta = PhoneMetadata.metadata_for_region(region, None)
         if meta is not None:
             idd = re.compile(meta.international_prefix) if meta.international_prefix else None
-            plans[region.lower()] = (meta, str(meta.country_code), idd)
+            plans[region.lower()] = (_plan(meta), str(meta.country_code), idd)
     return plans
 
 
 @functools.cache
-def _calling_code_plans() -> dict[str, PhoneMetadata]:
-    """Per country calling code: the metadata parse reads a "+" number with."""
+def _calling_code_plans() -> dict[str, _Plan]:
+    """Per country calling code: the plan parse reads a "+" number with."""
     plans = {}
     for code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
         meta = PhoneMetadata.metadata_for_region_or_calling_code(code, phonenumbers.region_code_for_country_code(code))
         if meta is not None:
-            plans[str(code)] = meta
+            plans[str(code)] = _plan(meta)
     return plans
 
 
@@ -398,11 +419,11 @@ def _phone_fast_national(s: str, region: str) -> str | None:
     plan = _national_plans().get(region)
     if plan is None or not _NATIONAL_SHAPE_RE.fullmatch(s):
         return None
-    meta, code, idd = plan
+    numbering, code, idd = plan
     digits = _shape_digits(s)
     if len(digits) < 3 or digits.startswith(code) or (idd is not None and idd.match(digits)):
         return None
-    return _without_national_prefix(code, digits, meta)
+    return _without_national_prefix(code, digits, numbering)
 
 
 def _phone_fast_international(s: str) -> str | None:
@@ -418,15 +439,30 @@ def _phone_fast_international(s: str) -> str | None:
     return _without_national_prefix(code, digits[len(code):], plans[code])
 
 
-def _without_national_prefix(code: str, national: str, meta: PhoneMetadata) -> str | None:
+def _without_national_prefix(code: str, national: str, plan: _Plan) -> str | None:
     """E.164 digits of `national` in the plan of `code`, None unless the "+" fast path confirms them."""
     if _strip_national_prefix is None or _test_number_length is None:
         return None
-    _, nsn, _ = _strip_national_prefix(national, meta)
-    if _test_number_length(nsn, meta) in _NOT_STRIPPED:  # parse keeps a possible short number as given
+    nsn = _stripped_national_prefix(national, plan)
+    if _test_number_length(nsn, plan.meta) in _NOT_STRIPPED:  # parse keeps a possible short number as given
         nsn = national
     e164 = code + nsn
-    return e164 if len(nsn) >= 2 and _phone_fast_plus("+" + e164) == e164 else None
+    return e164 if len(nsn) >= 2 and _checked_e164(e164) == e164 else None
+
+
+def _stripped_national_prefix(number: str, plan: _Plan) -> str:
+    """The number without its national prefix, as phonenumbers' own step strips it (a prefix is
+    kept when the number fits the plan with it and not without it), with the plan's patterns
+    compiled once; a plan with a transform rule goes through that step itself."""
+    if plan.transform:
+        return _strip_national_prefix(number, plan.meta)[1]
+    found = plan.prefix.match(number) if plan.prefix is not None and number else None
+    if found is None:
+        return number
+    rest = number[found.end():]
+    if plan.general is not None and plan.general.fullmatch(number) and not plan.general.fullmatch(rest):
+        return number
+    return rest
 
 
 def _phone_fast_one(s: str, region: str) -> str | None:
