@@ -25,7 +25,8 @@ _SEPARATORS_RE = re.compile(r"[\s-]+")
 
 def header_key(name: object) -> str:
     """Headers match ignoring case and surrounding spaces, and a run of spaces or hyphens inside
-    is an underscore: spreadsheet exports write "First Name" and "E-mail Opt-in" for first_name."""
+    is an underscore: spreadsheet exports write "First Name" and "Event-Time" for first_name and
+    event_time."""
     return _SEPARATORS_RE.sub("_", str(name).strip().lower())
 
 
