@@ -10,6 +10,7 @@ from sqlalchemy import create_engine, select
 from tests.conftest import Project
 from uploader.ledger.schema import run_lock, runs
 from uploader.pipeline import run_once
+from uploader.report import RunReport
 from uploader.sandbox import SandboxServer
 from uploader.settings import load_settings
 
@@ -114,3 +115,14 @@ def test_a_spooled_quarantine_saves_what_a_file_backed_one_writes_and_nothing_wh
     empty.add("s", "b.csv", refused.iloc[:0])
     empty.save_as(tmp_path / "none.csv")
     assert not (tmp_path / "none.csv").exists()
+
+
+def test_a_run_report_names_the_first_thousand_stage_gaps_and_counts_them_all() -> None:
+    report = RunReport(mode="run")
+    for chunk in range(3):
+        report.add_stage_gaps([f"lead {chunk}-{i}: 'Won' without 'Qualified'" for i in range(600)])
+    assert report.stage_gaps_total == 1800 and len(report.stage_gaps) == 1000
+    assert report.stage_gaps[-1] == "lead 1-399: 'Won' without 'Qualified'"  # in the order they came
+    lines = report.render().splitlines()
+    assert "  leads that skipped earlier stages: 1800" in lines
+    assert report.to_dict()["stage_gaps_total"] == 1800 and len(report.to_dict()["stage_gaps"]) == 1000

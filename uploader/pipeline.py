@@ -199,7 +199,7 @@ class _Reader:
         dataset = self.settings.meta.dataset_id or ""
         leads = self.source.conversion_leads
         if leads is not None and leads.ladder:
-            self.report.stage_gaps += stage_gaps(self.ledger, dataset, unique, leads.ladder)
+            self.report.add_stage_gaps(stage_gaps(self.ledger, dataset, unique, leads.ladder))
         if self.sender is None:  # validate: nothing is recorded
             self.report.duplicates += len(mapped.events) - len(unique)
             self.report.cancelled += len(mapped.cancelled)

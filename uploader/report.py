@@ -26,6 +26,7 @@ from uploader.mapping.engine import COVERAGE_KEYS
 from uploader.tables import table_text
 
 QUARANTINE_COLUMNS = ["source", "file", "line", "order_id/event_id", "column", "reason", "message"]
+STAGE_GAPS_KEPT = 1000  # stage-gap lines a run report names; it counts them all
 
 
 class Quarantine:
@@ -126,7 +127,10 @@ class RunReport:
     withheld: Counter[str] = field(default_factory=Counter)  # not sent for want of consent, by reason
     cancelled: int = 0  # conversions cancelled in the CRM: never sent
     refunds: int = 0  # refund events recorded for cancellations of conversions already sent
-    stage_gaps: list[str] = field(default_factory=list)  # leads that skipped earlier ladder stages
+    # Leads that skipped earlier ladder stages: the first STAGE_GAPS_KEPT lines, and how many in all
+    # (a first run over a CRM that only exports late stages could name every lead).
+    stage_gaps: list[str] = field(default_factory=list)
+    stage_gaps_total: int = 0
 
     @property
     def refused_total(self) -> int:
@@ -136,6 +140,11 @@ class RunReport:
     def sends(self) -> bool:
         """True for the modes that record and deliver (run, backfill), not for dry runs."""
         return self.mode in ("run", "backfill")
+
+    def add_stage_gaps(self, gaps: list[str]) -> None:
+        """Count a chunk's stage-gap lines, keeping the first STAGE_GAPS_KEPT of the run for the report."""
+        self.stage_gaps_total += len(gaps)
+        self.stage_gaps += gaps[:max(STAGE_GAPS_KEPT - len(self.stage_gaps), 0)]
 
     def add_coverage(self, counts: pd.DataFrame) -> None:
         """Add one chunk's match-key counts (index event_name, columns ``events`` and the keys)."""
@@ -201,8 +210,8 @@ class RunReport:
             lines.append(f"  cancelled in the CRM (never sent): {self.cancelled}")
         if self.refunds:
             lines.append(f"  refunds reported for cancellations of sent conversions: {self.refunds}")
-        if self.stage_gaps:
-            lines.append(f"  leads that skipped earlier stages: {len(self.stage_gaps)}")
+        if self.stage_gaps_total:
+            lines.append(f"  leads that skipped earlier stages: {self.stage_gaps_total}")
             lines += [f"    {gap}" for gap in self.stage_gaps[:10]]
         return lines
 
@@ -236,7 +245,7 @@ class RunReport:
             "refused": {"total": self.refused_total, "by_reason": dict(self.refused.most_common())},
             "invalid_values_dropped": dict(self.dropped_values),
             "withheld_for_consent": dict(self.withheld), "cancelled": self.cancelled, "refunds": self.refunds,
-            "stage_gaps": self.stage_gaps,
+            "stage_gaps": self.stage_gaps, "stage_gaps_total": self.stage_gaps_total,
             "ignored_columns": {source: sorted(cols) for source, cols in self.ignored_columns.items()},
             "query_windows_read": self.windows_read, "query_windows_not_read": self.window_errors,
             "files": {"read": self.files_read, "skipped": self.files_skipped, "not_read": self.file_errors,
