@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from uploader.delivery import GraphClient, deliver, preflight
+from uploader.delivery import sender as sender_module
 from uploader.delivery.classify import Action, classify
 from uploader.delivery.graph import GraphError
 from uploader.delivery.retry import Retrier, RetryPolicy
@@ -208,6 +209,24 @@ def test_one_bad_event_in_1000_is_isolated_in_about_log2_requests(tmp_path) -> N
     assert result.rejections[0].event_id == bad
     assert result.rejections[0].message.startswith("HTTP 400, code 100/2804019: Event ")
     assert result.rejections[0].fbtrace_id == "TR"
+
+
+def test_a_run_names_the_first_events_meta_refused_and_counts_them_all(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(sender_module, "REJECTIONS_KEPT", 2)
+    ledger = Ledger.open(f"sqlite:///{tmp_path / 'l.db'}")
+    fill(ledger, 12)
+    bad = {"e0001", "e0005", "e0009"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        batch = ids(request)
+        first_bad = next((i for i, event_id in enumerate(batch) if event_id in bad), None)
+        if first_bad is not None:
+            return graph_error(400, 100, 2804019, f"Event {first_bad}: invalid lead_id")
+        return ok(request)
+
+    result = run(ledger, handler, batch_size=4)
+    assert (result.sent, result.failed, ledger.count("42", FAILED)) == (9, 3, 3)
+    assert [r.event_id for r in result.rejections] == ["e0001", "e0005"]
 
 
 def test_a_systematic_rejection_is_not_chased_event_by_event(tmp_path) -> None:

@@ -255,7 +255,7 @@ class RunReport:
                         "while_pending": self.expired},
             "pending_left": self.pending_left, "expiring_within_24h": self.expiring_soon,
             "batches_not_delivered": self.batches_failed, "delivery_errors": self.delivery_errors,
-            "refused_by_meta": [vars(r) for r in self.rejections[:100]], "halted": self.halted,
+            "refused_by_meta": [vars(r) for r in self.rejections], "halted": self.halted,
             "warnings": self.warnings,
             "quarantine_path": str(self.quarantine_path) if self.quarantine_path else None,
             "coverage": coverage,

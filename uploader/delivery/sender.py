@@ -27,6 +27,9 @@ log = logging.getLogger("capi_uploader.delivery")
 
 # Past this many events refused one by one in a batch, the error is not about single events.
 MAX_REJECTED_PER_BATCH = 10
+# Events Meta refused that a run names (the run report lists them); all are counted, and each one's
+# error is in the ledger (capi-uploader status), so a run refusing many holds no more than these.
+REJECTIONS_KEPT = 100
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,9 @@ class Sender:
         for event, error in outcome.rejected:
             self.ledger.mark_failed(self.dataset, event, error.describe(), error.fbtrace_id, now)
             result.failed += 1
-            result.rejections.append(Rejection(event.event_name, event.event_id, error.describe(), error.fbtrace_id))
+            if len(result.rejections) < REJECTIONS_KEPT:
+                result.rejections.append(Rejection(event.event_name, event.event_id, error.describe(),
+                                                   error.fbtrace_id))
             log.warning("Meta refused event %s/%s: %s", event.event_name, event.event_id, error.describe())
         for events, error in outcome.pending:
             self.ledger.mark_attempt(self.dataset, events, error.describe(), error.fbtrace_id, now)
