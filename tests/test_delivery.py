@@ -8,11 +8,14 @@ import threading
 from collections.abc import Callable
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 
 from uploader.delivery import GraphClient, deliver, preflight
 from uploader.delivery import sender as sender_module
+from uploader.delivery.sender import Sender
+from uploader.ledger import StoredEvent
 from uploader.delivery.classify import Action, classify
 from uploader.delivery.graph import GraphError
 from uploader.delivery.retry import Retrier, RetryPolicy
@@ -227,6 +230,43 @@ def test_a_run_names_the_first_events_meta_refused_and_counts_them_all(tmp_path,
     result = run(ledger, handler, batch_size=4)
     assert (result.sent, result.failed, ledger.count("42", FAILED)) == (9, 3, 3)
     assert [r.event_id for r in result.rejections] == ["e0001", "e0005"]
+
+
+def test_new_events_left_pending_are_not_sent_again_by_the_same_runs_backlog_pass(ledger: Ledger) -> None:
+    requests: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append(ids(request))
+        if any(event_id.startswith("bad") for event_id in requests[-1]):
+            return graph_error(400, 100, 2804050, "too little customer information")
+        return ok(request)
+
+    settings = meta(batch_size=20)
+    with GraphClient(settings, transport=httpx.MockTransport(handler)) as graph:
+        sender = Sender(ledger, graph, settings, lambda: NOW, sleep=lambda seconds: None)
+        sender.offer([StoredEvent("Lead", f"bad{i:02d}", int(NOW), json.dumps({"event_id": f"bad{i:02d}"}), 0,
+                                  "system_generated", "crm") for i in range(20)])
+        assert sender.backlog_size() == 3  # the earlier run's backlog; the new batch is on its way
+        sender.flush()
+        assert sender.backlog_size() == 3  # ten refused, ten left pending by this run: not backlog
+        sender.send_backlog()
+        result = sender.close()
+    assert (result.failed, result.sent, ledger.count("42", PENDING)) == (10, 3, 10)
+    assert [batch for batch in requests if not batch[0].startswith("bad")] == [["e0000", "e0001", "e0002"]]
+
+
+def test_the_deferred_keys_are_kept_as_sorted_distinct_hashes() -> None:
+    def events(*keys: str) -> list[StoredEvent]:
+        return [StoredEvent("Lead", key, int(NOW), "{}") for key in keys]
+
+    deferred = sender_module._Deferred()
+    assert sender_module._among(deferred.sorted(), events("a")) == [False]
+    deferred.add(events("a", "b"))
+    deferred.add(events("b", "c"))
+    assert len(deferred.sorted()) == 3 and deferred.sorted().dtype == np.int64
+    assert sender_module._among(deferred.sorted(), events("c", "z", "a", "b")) == [True, False, True, True]
+    assert sender_module._among(deferred.sorted(), []) == []
+    assert sender_module._among(deferred.sorted(), [StoredEvent("Purchase", "a", int(NOW), "{}")]) == [False]
 
 
 def test_a_systematic_rejection_is_not_chased_event_by_event(tmp_path) -> None:
