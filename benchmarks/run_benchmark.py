@@ -25,7 +25,7 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -119,51 +119,66 @@ def prepare_work(work: Path, csv: Path, chunk_size: int, ledger: str, map_worker
     return config
 
 
-def measure(command: list[str], env: dict[str, str], cwd: Path) -> tuple[str, float, float, int]:
-    """Run a child to completion: (stdout, wall seconds, peak memory in MB, exit code).
+class Child(NamedTuple):
+    """What ``measure`` saw of one child process."""
+
+    text: str  # its stdout
+    seconds: float  # wall time
+    peak_mb: float
+    code: int  # exit code
+    cpu_seconds: float  # user + system of the child and its descendants
+    descendants_cpu_seconds: float  # of the descendants alone (a run's mapping workers), from the last samples
+
+
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> Child:
+    """Run a child to completion and measure it.
 
     Peak memory is the largest sum of the resident memory of the child and all its descendants
     (the mapping workers of a run), sampled every 50 ms, or the child's own maximum resident set
-    size when that is larger (a peak shorter than a sample).
+    size when that is larger (a peak shorter than a sample). CPU time is the kernel's count for
+    the child and the descendants it waited for; the descendants' share is their last sample.
     """
     import psutil
 
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         child = subprocess.Popen(command, stdout=out, env=env, cwd=cwd)
-        tree_peak = _watch_tree(psutil.Process(child.pid))
+        tree_peak, descendants_cpu = _watch_tree(psutil.Process(child.pid))
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         text = out.read().decode("utf-8", errors="replace")
     own_peak = usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
-    return text, seconds, max(own_peak, tree_peak / 2**20), child.returncode
+    return Child(text, seconds, max(own_peak, tree_peak / 2**20), child.returncode,
+                 usage.ru_utime + usage.ru_stime, descendants_cpu)
 
 
-def _watch_tree(process: Any) -> int:
-    """Poll until the process exits (it stays a zombie until waited for); the peak RSS sum, bytes."""
+def _watch_tree(process: Any) -> tuple[int, float]:
+    """Poll until the process exits (it stays a zombie until waited for): the peak RSS sum in
+    bytes, and the CPU seconds its descendants had used when last seen."""
     import psutil
 
-    peak = 0
+    peak, cpu = 0, {}
     while process.status() != psutil.STATUS_ZOMBIE:
         try:
-            members = [process, *process.children(recursive=True)]
-            peak = max(peak, sum(member.memory_info().rss for member in members))
+            descendants = process.children(recursive=True)
+            peak = max(peak, sum(member.memory_info().rss for member in [process, *descendants]))
+            cpu.update({member.pid: sum(member.cpu_times()[:2]) for member in descendants})
         except psutil.Error:
             pass  # a worker came or went between the listing and the reading
         time.sleep(0.05)
-    return peak
+    return peak, sum(cpu.values())
 
 
 def run_stage(stage: str, config: Path, csv: Path, env: dict[str, str]) -> Measure:
     command = [sys.executable, str(HERE / "stages.py"), stage, "--config", str(config), "--csv", str(csv)]
-    text, _, peak, code = measure(command, env, config.parent)
-    if code != 0:
-        raise SystemExit(f"stage {stage} failed with exit code {code}")
-    result = json.loads(text.strip().splitlines()[-1])
+    child = measure(command, env, config.parent)
+    if child.code != 0:
+        raise SystemExit(f"stage {stage} failed with exit code {child.code}")
+    result = json.loads(child.text.strip().splitlines()[-1])
     extra = {k: v for k, v in result.items() if k not in ("stage", "rows", "units", "seconds")}
-    return Measure(stage, result["rows"], result["units"], result["seconds"], peak, extra)
+    return Measure(stage, result["rows"], result["units"], result["seconds"], child.peak_mb, extra)
 
 
 class Sandbox:
@@ -188,6 +203,11 @@ class Sandbox:
             requests = json.load(answer)["requests"]
         return sum(r["n_events"] for r in requests if r["status"] == 200 and r["method"] == "POST")
 
+    def cpu_seconds(self) -> float:
+        import psutil
+
+        return sum(psutil.Process(self.process.pid).cpu_times()[:2])
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=60)
@@ -211,17 +231,22 @@ def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None) -
     config = prepare_work(work / "run", csv, chunk_size, "state/ledger.db", map_workers)
     sandbox = Sandbox()
     try:
-        text, seconds, peak, code = measure([str(uploader_command()), "--config", str(config), "run"],
-                                            child_env(sandbox.url), config.parent)
+        sandbox_before = sandbox.cpu_seconds()
+        child = measure([str(uploader_command()), "--config", str(config), "run"], child_env(sandbox.url),
+                        config.parent)
+        sandbox_cpu = sandbox.cpu_seconds() - sandbox_before
         accepted = sandbox.accepted()
     finally:
         sandbox.stop()
-    if code not in (0, 1):
-        raise SystemExit(f"capi-uploader run failed with exit code {code}:\n{text}")
+    if child.code not in (0, 1):
+        raise SystemExit(f"capi-uploader run failed with exit code {child.code}:\n{child.text}")
     rows = json.loads(csv.with_suffix(".json").read_text())["rows"]
-    return Measure("run", rows, accepted, seconds, peak,
-                   {"exit_code": code, "ledger": ledger_counts(config.parent / "state" / "ledger.db"),
-                    "summary": text.strip().splitlines()[:12]})
+    cpu = {"main_process": child.cpu_seconds - child.descendants_cpu_seconds,
+           "mapping_workers": child.descendants_cpu_seconds, "sandbox": sandbox_cpu}
+    return Measure("run", rows, accepted, child.seconds, child.peak_mb,
+                   {"exit_code": child.code, "ledger": ledger_counts(config.parent / "state" / "ledger.db"),
+                    "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
+                    "summary": child.text.strip().splitlines()[:12]})
 
 
 def ledger_counts(path: Path) -> dict[str, int]:
@@ -310,6 +335,8 @@ def verdicts(results: dict[str, Measure]) -> list[str]:
         peak = results["run"].peak_mb
         out.append(f"peak memory of the whole run: {peak:,.0f} MB (target <= 300 MB) "
                    f"{'MET' if peak <= 300 else 'NOT MET'}")
+        if "cpu_seconds" in run.extra:
+            out.append(cpu_line(run.extra["cpu_seconds"], run.seconds))
     if sdk:
         phones = sdk.extra.get("phones", {})
         wrong = sum(v for k, v in phones.items() if k != "same")
@@ -317,6 +344,14 @@ def verdicts(results: dict[str, Measure]) -> list[str]:
         out.append(f"phone hashes the SDK gets wrong against Meta's rules: {wrong:,} of {total:,} rows with a "
                    f"phone ({', '.join(f'{k} {v:,}' for k, v in sorted(phones.items()))})")
     return out
+
+
+def cpu_line(cpu: dict[str, float], seconds: float) -> str:
+    """Where the whole run's CPU went: what bounds it on a machine whose cores are all busy."""
+    total = sum(cpu.values())
+    parts = ", ".join(f"{name.replace('_', ' ')} {value:.1f} s" for name, value in cpu.items())
+    return (f"whole run CPU: {parts}: {total:.1f} s of CPU in {seconds:.1f} s, "
+            f"{total / seconds:.1f} of {os.cpu_count()} cores")
 
 
 def main(argv: list[str] | None = None) -> None:
