@@ -8,7 +8,6 @@ import threading
 from collections.abc import Callable
 
 import httpx
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -253,20 +252,6 @@ def test_new_events_left_pending_are_not_sent_again_by_the_same_runs_backlog_pas
         result = sender.close()
     assert (result.failed, result.sent, ledger.count("42", PENDING)) == (10, 3, 10)
     assert [batch for batch in requests if not batch[0].startswith("bad")] == [["e0000", "e0001", "e0002"]]
-
-
-def test_the_deferred_keys_are_kept_as_sorted_distinct_hashes() -> None:
-    def events(*keys: str) -> list[StoredEvent]:
-        return [StoredEvent("Lead", key, int(NOW), "{}") for key in keys]
-
-    deferred = sender_module._Deferred()
-    assert sender_module._among(deferred.sorted(), events("a")) == [False]
-    deferred.add(events("a", "b"))
-    deferred.add(events("b", "c"))
-    assert len(deferred.sorted()) == 3 and deferred.sorted().dtype == np.int64
-    assert sender_module._among(deferred.sorted(), events("c", "z", "a", "b")) == [True, False, True, True]
-    assert sender_module._among(deferred.sorted(), []) == []
-    assert sender_module._among(deferred.sorted(), [StoredEvent("Purchase", "a", int(NOW), "{}")]) == [False]
 
 
 def test_a_systematic_rejection_is_not_chased_event_by_event(tmp_path) -> None:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from uploader.delivery.classify import Action, is_throttling
 from uploader.delivery.graph import Accepted, Answer, GraphClient, GraphError, credentials_advice
@@ -23,6 +22,7 @@ from uploader.delivery.isolate import BatchOutcome, deliver_batch
 from uploader.delivery.retry import Retrier, RetryPolicy
 from uploader.errors import CredentialsError
 from uploader.ledger import PENDING, Ledger, StoredEvent
+from uploader.ledger.keys import KeySet
 from uploader.settings import MetaSettings
 
 log = logging.getLogger("capi_uploader.delivery")
@@ -95,7 +95,7 @@ class Sender:
         self._in_flight: dict[Future[BatchOutcome], list[StoredEvent]] = {}
         self._held: set[Future[BatchOutcome]] = set()  # the in-flight batches read from the ledger
         self._waiting: list[StoredEvent] = []  # fresh events not yet a full batch
-        self._deferred = _Deferred()  # fresh events left pending in this run
+        self._deferred = KeySet()  # fresh events left pending in this run
 
     @property
     def halted(self) -> bool:
@@ -127,18 +127,18 @@ class Sender:
 
     def backlog_size(self) -> int:
         """How many pending events ``send_backlog`` would send now."""
-        return self.ledger.count(self.dataset, PENDING) - len(self._deferred.sorted())
+        return self.ledger.count(self.dataset, PENDING) - len(self._deferred)
 
     def send_backlog(self) -> None:
         """Expire what Meta would refuse as too old, then send the ledger's pending events, oldest
         first (events of earlier runs, refunds, and none of this run's that failed already)."""
         self.flush()
         self.result.expired += self.ledger.expire(self.dataset, self.clock())
-        deferred = self._deferred.sorted()  # keyset paging never reads the pass's own failures again
         for page in self.ledger.pending(self.dataset, self.meta.batch_size):
             if self.halted:
                 break
-            batch = [e for e, hit in zip(page, _among(deferred, page)) if not hit]
+            keys = [(e.event_name, e.event_id) for e in page]
+            batch = [e for e, deferred in zip(page, self._deferred.among(self.dataset, keys)) if not deferred]
             if batch:
                 self._submit(batch)
         self.flush()
@@ -202,44 +202,12 @@ class Sender:
             log.warning("Meta refused event %s/%s: %s", event.event_name, event.event_id, error.describe())
         for events, error in outcome.pending:
             self.ledger.mark_attempt(self.dataset, events, error.describe(), error.fbtrace_id, now)
-            self._deferred.add(events)
+            self._deferred.add(self.dataset, [(e.event_name, e.event_id) for e in events])
             result.batches_failed += 1
             result.errors.append(f"{error.describe()} (fbtrace_id {error.fbtrace_id})")
             log.warning("%d events not delivered, they stay pending: %s", len(events), error.describe())
         if outcome.halted is not None and result.halted is None:
             result.halted = _halt_reason(outcome.halted)
-
-
-class _Deferred:
-    """The keys of events this run left pending, as 64-bit hashes in numpy arrays: 8 bytes an
-    event, not the 200 of a set of key tuples, so memory stays flat even when Meta refuses every
-    batch of a large file. Two keys sharing a hash would only leave an event pending until the next
-    run, never lose or repeat it."""
-
-    def __init__(self) -> None:
-        self._parts: list[np.ndarray] = []
-
-    def add(self, events: Sequence[StoredEvent]) -> None:
-        self._parts.append(_key_hashes(events))
-
-    def sorted(self) -> np.ndarray:
-        """The distinct hashes so far, sorted (merged once, then kept merged)."""
-        if len(self._parts) != 1:
-            self._parts = [np.unique(np.concatenate([np.empty(0, np.int64), *self._parts]))]
-        return self._parts[0]
-
-
-def _key_hashes(events: Sequence[StoredEvent]) -> np.ndarray:
-    return np.fromiter((hash((e.event_name, e.event_id)) for e in events), dtype=np.int64, count=len(events))
-
-
-def _among(hashes: np.ndarray, events: Sequence[StoredEvent]) -> list[bool]:
-    """Whether each event's key hash is in ``hashes`` (sorted, distinct)."""
-    if not len(hashes) or not events:
-        return [False] * len(events)
-    wanted = _key_hashes(events)
-    at = np.minimum(np.searchsorted(hashes, wanted), len(hashes) - 1)
-    return (hashes[at] == wanted).tolist()
 
 
 def deliver(ledger: Ledger, client: GraphClient, meta: MetaSettings, clock: Callable[[], float],

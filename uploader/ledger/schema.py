@@ -62,7 +62,7 @@ events = Table(
 
 # Sent outcomes not yet folded into ``events`` (store.Ledger.mark_sent and fold): appended once
 # per accepted batch, in the order they happened, and moved into ``events`` in key order every
-# 25,000 events (store.JOURNAL_FOLD). No index but the sequence: an append touches a few pages,
+# 250,000 events (store.JOURNAL_FOLD). No index but the sequence: an append touches a few pages,
 # where writing ``events`` touches one primary-key page per event once the ledger is large.
 journal = Table(
     "journal", metadata,
