@@ -35,6 +35,8 @@ class KeySet:
 
     def among(self, dataset_id: str, keys: Sequence[tuple[str, str]]) -> list[bool]:
         """For each key, whether it was added."""
+        if not self._runs:  # nothing to find: spare the digests (a backlog pass with nothing deferred)
+            return [False] * len(keys)
         hi, lo = _digests(dataset_id, keys)
         found = np.zeros(len(hi), dtype=bool)
         for run_hi, run_lo in self._runs:
