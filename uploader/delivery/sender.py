@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-
 from uploader.delivery.classify import Action, is_throttling
 from uploader.delivery.graph import Accepted, Answer, GraphClient, GraphError, credentials_advice
 from uploader.delivery.isolate import BatchOutcome, deliver_batch
