@@ -120,15 +120,11 @@ class CsvFile:
         # A backfill reads processed files again; the ledger still drops what it holds.
         return not self.rereading and state.is_processed(self.source, self.key)
 
-    def put_away(self) -> None:
-        """A file an earlier run recorded, dropped again: it goes where the first copy went."""
-        self._put_away()
-
     def commit(self, state: SourceState, rows: int, now: float) -> None:
         # A file that grew while it was read is read again next run; what it held is in the ledger.
         self._check_settled()
         state.mark_processed(self.source, self.key, self.label, rows, now)
-        self._put_away()
+        self.put_away()
 
     def quarantine_path(self) -> Path:
         """``<name>.quarantine.csv`` next to the file (in processed/ once it was moved there)."""
@@ -174,9 +170,11 @@ class CsvFile:
             raise FileNotSettled(f"{self.label} is still being written (changed {max(age, 0):.0f} s ago); "
                                  "left for the next run")
 
-    def _put_away(self) -> None:
-        """Move the file to processed/. Raises FileNotMoved when the folder does not let it: the
-        file is recorded as done, so it is only named in every run's summary until that is fixed."""
+    def put_away(self) -> None:
+        """Move the file to processed/ (after its commit, or when a run finds it dropped again after
+        it was recorded: it goes where the first copy went). Raises FileNotMoved when the folder does
+        not let it: the file is recorded as done, so it is only named in every run's summary until
+        that is fixed."""
         if self.archive is None or self.path.parent == self.archive:
             return
         try:
