@@ -43,6 +43,14 @@ RECORD_COLUMNS = ["event_id", "event_name", "event_time", "action_source", "stag
 # wait in a KeySet, 16 bytes a key (4 MB at 250,000).
 JOURNAL_FOLD = 250_000
 
+# How long a connection to a SQLite ledger waits for another connection's write to end (SQLite has
+# one writer at a time) before it fails with "database is locked"; a ``timeout`` in ledger.url wins.
+# SQLite's own 5 s is shorter than a fold into a ledger that has grown (7 s for 250,000 events into
+# one of 10 million): a run started then would stop as a ledger failure instead of reporting the
+# run lock's holder (exit 3), and the holder's heartbeat would fail. Five minutes is as long as a
+# lock's heartbeat may be silent before the lock counts as abandoned.
+SQLITE_BUSY_SECONDS = 300.0
+
 log = logging.getLogger("capi_uploader.ledger")
 
 
@@ -385,7 +393,8 @@ def _engine(url: str) -> Engine:
         parsed = make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = create_engine(url)
+            waits = {} if "timeout" in parsed.query else {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
+            engine = create_engine(url, **waits)
             event.listen(engine, "connect", _sqlite_durability)
             return engine
         return create_engine(url)
@@ -576,9 +585,14 @@ def ledger_failure(exc: SQLAlchemyError) -> StopRun:
     """A database error of the ledger during a run (disk full, server gone, permissions), as the
     one line the operator reads. Only what the ledger recorded counts as sent, so nothing is lost."""
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    return StopRun(f"ledger.url: the ledger database failed during the run ({_first_line(cause)}), so the run "
-                   "stopped. Fix the database (disk space, server, permissions) and run again: nothing is lost, "
-                   "and what was sent but not recorded goes again with the same event ids.")
+    if "database is locked" in str(cause):  # SQLite, after SQLITE_BUSY_SECONDS (or ledger.url's timeout)
+        failed, fix = ("stayed locked by another program",
+                       "Close whatever holds it open for writing (a database browser, a stuck process)")
+    else:
+        failed, fix = "failed during the run", "Fix the database (disk space, server, permissions)"
+    return StopRun(f"ledger.url: the ledger database {failed} ({_first_line(cause)}), so the run stopped. {fix} "
+                   "and run again: nothing is lost, and what was sent but not recorded goes again with the same "
+                   "event ids.")
 
 
 @contextmanager
