@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import types
 from collections.abc import Callable
 
 import numpy as np
@@ -199,6 +201,18 @@ def test_date_of_birth_not_in_future() -> None:
     today = pd.Timestamp.today().strftime("%Y-%m-%d")
     assert run1(N.date_of_birth, tomorrow) == ""
     assert run1(N.date_of_birth, today) == today.replace("-", "")
+
+
+def test_date_of_birth_today_moves_at_local_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Today's date is worked out once a minute, not once a process: a scheduler running for days
+    # must accept a birthday dated today as soon as today begins.
+    before_midnight = datetime.datetime(2026, 11, 23, 23, 59, 30).timestamp()  # local time
+    clock = types.SimpleNamespace(time=lambda: before_midnight)
+    monkeypatch.setattr(N, "time", clock)
+    assert run1(N.date_of_birth, "2026-11-24") == ""
+    assert run1(N.date_of_birth, "2026-11-23") == "20261123"
+    clock.time = lambda: before_midnight + 30
+    assert run1(N.date_of_birth, "2026-11-24") == "20261124"
 
 
 @pytest.mark.parametrize("raw, expected", [

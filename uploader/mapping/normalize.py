@@ -17,6 +17,7 @@ import datetime
 import functools
 import itertools
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
@@ -671,7 +672,19 @@ def _dob_one(text: str) -> str:
         when = datetime.date(year, month, day)
     except ValueError:
         return ""
-    return f"{year:04d}{month:02d}{day:02d}" if year >= 1900 and when <= datetime.date.today() else ""
+    return f"{year:04d}{month:02d}{day:02d}" if year >= 1900 and when <= _today() else ""
+
+
+def _today() -> datetime.date:
+    """Today's local date. ``date.today()`` costs 0.5 µs, more than the rest of a date's check, and
+    mapping asks once per distinct date of birth: the date is worked out once a minute."""
+    return _date_of_minute(int(time.time()) // 60)
+
+
+@functools.lru_cache(maxsize=1)
+def _date_of_minute(minute: int) -> datetime.date:
+    # Local midnight falls on a whole minute, so the date at the minute's start is the date all through it.
+    return datetime.date.fromtimestamp(minute * 60)
 
 
 @_distinct
