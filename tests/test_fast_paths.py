@@ -451,6 +451,38 @@ def test_phone_slow_path_equals_phonenumbers_alone(pairs: list[tuple[str, str]])
         assert N._phone_one(prepared, region) == _phone_one_reference(prepared, region), (text, region)
 
 
+# --- phones: the common US and Canadian shapes, read by one regex -----------------------------------
+
+def _us_digits(size: int) -> st.SearchStrategy[str]:
+    """``size`` digits, leading 0 and 1 as often as 2-9 (NANP refuses those), or a size off by one."""
+    exact = st.tuples(st.sampled_from("0123456789" + "01" * 4), st.text(alphabet="0123456789", min_size=size - 1,
+                                                                      max_size=size - 1)).map("".join)
+    return st.one_of(exact, exact, exact, st.text(alphabet="0123456789", min_size=size - 1, max_size=size + 1))
+
+
+us_separator = st.sampled_from(["", " ", "-", ".", ") ", ")", "(", "--", " x"])
+us_text = st.one_of(
+    st.tuples(st.sampled_from(["", "1", "+1", "1 ", "+1 ", "1-", "+1-", "+1.", "+", "+2", "11", "0", "001 "]),
+              st.sampled_from(["", "("]), _us_digits(3), us_separator, _us_digits(3), us_separator, _us_digits(4),
+              st.sampled_from(["", "", "", " ", " x12", "#"])).map("".join),
+    st.text(alphabet="0123456789 ().+-", min_size=1, max_size=18))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(us_text, st.sampled_from(["us", "ca", "gb", "pr", ""])), min_size=1, max_size=20))
+def test_phone_common_us_shapes_equal_the_general_path(pairs: list[tuple[str, str]]) -> None:
+    texts, regions = (list(column) for column in zip(*pairs))
+    out = N.phone(pd.Series(texts, dtype=object), pd.Series(regions, dtype=object)).tolist()
+    assert out == [N._phone_general(text.strip(), region) for text, region in pairs]  # values come stripped
+
+
+def test_phone_common_us_shapes_are_the_ones_the_regex_reads() -> None:
+    common = ["(650) 555-1212", "650.555.1212", "650-555-1212", "6505551212", "+1 650 555 1212", "1-650-555-1212"]
+    assert all(N._US_COMMON_RE.fullmatch(text) for text in common)
+    assert N.phone(pd.Series(common), pd.Series(["us"] * 6)).tolist() == ["16505551212"] * 6
+    assert not any(N._US_COMMON_RE.fullmatch(text) for text in ["650-555-1212 x123", "(123) 456-7890", "+650 555 1212"])
+
+
 # --- phones: national prefixes read with phonenumbers' own steps, without parse's text handling ------
 
 ALL_REGIONS = sorted(region.lower() for region in phonenumbers.SUPPORTED_REGIONS)
