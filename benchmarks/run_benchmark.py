@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate
+import grown_ledger
 
 TOKEN = "bench-token-0123456789"
 DATASET = "1234567890123"
@@ -59,7 +60,8 @@ timezone = "America/New_York"
 LABELS = {"read": "read CSV", "map": "map / normalise / hash", "validate": "validate",
           "map_workers": "map + validate in worker processes (`run.map_workers`)",
           "ledger": "ledger write (SQLite)", "deliver": "delivery to the sandbox",
-          "run": "**whole `capi-uploader run`**", "sdk": "Meta SDK: build + normalise + JSON"}
+          "run": "**whole `capi-uploader run`**", "sdk": "Meta SDK: build + normalise + JSON",
+          "run_grown": "whole `capi-uploader run` into a grown ledger ({events:,} events)"}
 
 
 @dataclass
@@ -90,6 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", default=",".join(STAGES + ("run",)),
                         help="comma-separated subset of " + ", ".join(STAGES + ("run",)))
     parser.add_argument("--json", type=Path, default=HERE / "results.json", help="where to write the results")
+    parser.add_argument("--ledger-events", type=int, default=0,
+                        help="also time a whole run into a ledger already holding this many sent events "
+                             "(grown_ledger.py; kept in --data)")
     return parser.parse_args(argv)
 
 
@@ -226,9 +231,15 @@ def child_env(graph_url: str = "http://127.0.0.1:9") -> dict[str, str]:
     return env
 
 
-def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None) -> Measure:
-    """``capi-uploader run`` from process start to exit, against a fresh sandbox and ledger."""
+def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None,
+              ledger: Path | None = None) -> Measure:
+    """``capi-uploader run`` from process start to exit, against a fresh sandbox and a fresh ledger,
+    or a copy of ``ledger`` (copied before the clock starts)."""
     config = prepare_work(work / "run", csv, chunk_size, "state/ledger.db", map_workers)
+    shutil.rmtree(config.parent / "state", ignore_errors=True)
+    if ledger is not None:
+        (config.parent / "state").mkdir()
+        shutil.copyfile(ledger, config.parent / "state" / "ledger.db")
     sandbox = Sandbox()
     try:
         sandbox_before = sandbox.cpu_seconds()
@@ -243,10 +254,19 @@ def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None) -
     rows = json.loads(csv.with_suffix(".json").read_text())["rows"]
     cpu = {"main_process": child.cpu_seconds - child.descendants_cpu_seconds,
            "mapping_workers": child.descendants_cpu_seconds, "sandbox": sandbox_cpu}
-    return Measure("run", rows, accepted, child.seconds, child.peak_mb,
+    return Measure("run" if ledger is None else "run_grown", rows, accepted, child.seconds, child.peak_mb,
                    {"exit_code": child.code, "ledger": ledger_counts(config.parent / "state" / "ledger.db"),
                     "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
                     "summary": child.text.strip().splitlines()[:12]})
+
+
+def grown_ledger_file(args: argparse.Namespace) -> Path:
+    """The grown ledger for ``--ledger-events``, built once and kept beside the CSVs."""
+    path = args.data / f"ledger-{args.ledger_events}.db"
+    if not path.exists():
+        print(f"building a ledger of {args.ledger_events:,} sent events -> {path}", file=sys.stderr)
+        grown_ledger.grown_ledger(path, args.ledger_events)
+    return path
 
 
 def ledger_counts(path: Path) -> dict[str, int]:
@@ -276,6 +296,11 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Measure]:
     if "run" in wanted:
         print("measuring a whole capi-uploader run ...", file=sys.stderr)
         results["run"] = whole_run(work, csv, args.chunk_size, args.map_workers)
+    if args.ledger_events > 0:
+        grown = grown_ledger_file(args)
+        print(f"measuring a whole run into a ledger of {args.ledger_events:,} events ...", file=sys.stderr)
+        results["run_grown"] = whole_run(work, csv, args.chunk_size, args.map_workers, grown)
+        results["run_grown"].extra["ledger_events_before"] = args.ledger_events
     return results
 
 
@@ -300,12 +325,13 @@ def machine() -> dict[str, Any]:
 def table(results: dict[str, Measure]) -> str:
     sdk = results.get("sdk")
     lines = ["| stage | rows | rows/s | peak MB | vs SDK |", "|---|---:|---:|---:|---:|"]
-    for stage in ("read", "map", "validate", "map_workers", "ledger", "deliver", "run", "sdk"):
+    for stage in ("read", "map", "validate", "map_workers", "ledger", "deliver", "run", "run_grown", "sdk"):
         if stage not in results:
             continue
         m = results[stage]
         ratio = f"{m.rows_per_second / sdk.rows_per_second:.2f}x" if sdk and stage != "sdk" else ""
-        lines.append(f"| {LABELS[stage]} | {m.rows:,} | {m.rows_per_second:,.0f} | {m.peak_mb:,.0f} | {ratio} |")
+        label = LABELS[stage].format(events=m.extra.get("ledger_events_before", 0))
+        lines.append(f"| {label} | {m.rows:,} | {m.rows_per_second:,.0f} | {m.peak_mb:,.0f} | {ratio} |")
     return "\n".join(lines)
 
 
@@ -337,6 +363,15 @@ def verdicts(results: dict[str, Measure]) -> list[str]:
                    f"{'MET' if peak <= 300 else 'NOT MET'}")
         if "cpu_seconds" in run.extra:
             out.append(cpu_line(run.extra["cpu_seconds"], run.seconds))
+    if "run_grown" in results:
+        grown = results["run_grown"]
+        fresh = f" ({grown.rows_per_second / results['run'].rows_per_second:.2f}x the fresh ledger's)" \
+            if "run" in results else ""
+        out.append(f"whole run into a ledger already holding {grown.extra['ledger_events_before']:,} sent events: "
+                   f"{grown.seconds:.1f} s, {grown.rows_per_second:,.0f} rows/s{fresh}, peak {grown.peak_mb:,.0f} MB, "
+                   f"{grown.units:,} events accepted by the sandbox, "
+                   f"{grown.extra['ledger'].get('sent', 0) - grown.extra['ledger_events_before']:,} more sent in the ledger")
+        out.append(cpu_line(grown.extra["cpu_seconds"], grown.seconds).replace("whole run CPU", "its CPU"))
     if sdk:
         phones = sdk.extra.get("phones", {})
         wrong = sum(v for k, v in phones.items() if k != "same")
