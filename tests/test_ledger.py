@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
+from tests.conftest import _fresh_database
 from uploader.ledger import EXPIRED, PENDING, SENT, Ledger, StoredEvent
 from uploader.ledger.schema import SCHEMA_VERSION, current_version, events, journal
 
@@ -259,4 +261,25 @@ def test_a_backlog_batch_is_marked_sent_in_place_not_journaled(ledger_url: str) 
     assert table_rows(ledger, "journal") == []
     assert [r[:4] for r in table_rows(ledger, "events")] == [("h0", PENDING, 0, None), ("h1", SENT, 1, "T"),
                                                              ("h2", SENT, 1, "T")]
+    ledger.close()
+
+
+@pytest.fixture
+def postgres_ledger_url(tmp_path) -> Iterator[str]:
+    yield from _fresh_database("postgresql", tmp_path / "unused.db", "capi_test_", "the ledger's statistics")
+
+
+def test_postgresql_statistics_are_taken_when_a_fold_grows_events_by_a_tenth(postgres_ledger_url: str) -> None:
+    # PostgreSQL plans the look-ups from the statistics of events: taken while the table was empty,
+    # each look-up read every event of a name, and a million-row run into a new ledger took 200 s.
+    ledger = Ledger.open(postgres_ledger_url, fold_every=10**9)
+
+    def counted() -> float:
+        with ledger.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass").scalar()
+
+    for size, expected in ((1200, 1200), (50, 1200), (200, 1450)):  # 50 is under a tenth of 1,200; 200 is not
+        ledger.mark_sent("ds", fresh(*(f"e{size}-{i}" for i in range(size))), "T", NOW)
+        ledger.fold()
+        assert counted() == expected
     ledger.close()

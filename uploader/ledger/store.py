@@ -142,14 +142,16 @@ class Ledger:
         fresh batch is journaled, so this is the safe side) becomes sent with one more attempt.
         Sorted, the inserts walk the primary-key index once, a page for all its events."""
         with self.engine.begin() as conn:
-            last = conn.scalar(select(func.max(journal.c.seq)))
-            if last is not None:
-                conn.execute(_upsert(self.engine, list(_SENT_CHANGES)).from_select(
-                    [*_FOLD_COLUMNS], _journal_rows(conn.dialect.name, last)))
-                conn.execute(delete(journal).where(journal.c.seq <= last))
+            first, last = conn.execute(select(func.min(journal.c.seq), func.max(journal.c.seq))).one()
+            if last is None:
+                return
+            conn.execute(_upsert(self.engine, list(_SENT_CHANGES)).from_select(
+                [*_FOLD_COLUMNS], _journal_rows(conn.dialect.name, last)))
+            conn.execute(delete(journal).where(journal.c.seq <= last))
         self._unfolded = 0
         self._journaled.clear()
         self._others_journaled = False
+        _keep_statistics(self.engine, last - first + 1)  # sequence numbers: about the events folded
 
     def _settle(self) -> None:
         """Fold what this ledger journaled, if anything: before it reads statuses or writes events
@@ -386,6 +388,21 @@ class Ledger:
         with self.engine.connect() as conn:
             return conn.scalar(select(func.count()).select_from(events)
                                .where(events.c.dataset_id == dataset_id, which)) or 0
+
+
+def _keep_statistics(engine: Engine, added: int) -> None:
+    """PostgreSQL: ``ANALYZE events`` when ``added`` rows are a tenth or more of what its statistics
+    last counted. The ledger's look-ups are planned from them; taken while the table was empty (a new
+    ledger's first run, or a server without autovacuum), they make a look-up of 500 keys read every
+    event of the same name instead of probing the primary key for each: 96 ms instead of 0.9 ms at
+    750,000 events, and a million-row run into a new ledger took 200 s instead of about 40. Autovacuum
+    would refresh them by the same rule, but later, and some servers run without it."""
+    if engine.dialect.name != "postgresql" or added <= 0:
+        return
+    with engine.begin() as conn:
+        counted = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = 'events'::regclass").scalar()
+        if counted is None or counted < 10 * added:
+            conn.exec_driver_sql("ANALYZE events")
 
 
 def _engine(url: str) -> Engine:
