@@ -35,9 +35,10 @@ import grown_ledger
 TOKEN = "bench-token-0123456789"
 DATASET = "1234567890123"
 STAGES = ("read", "map", "validate", "map_workers", "ledger", "deliver", "sdk")
+SQLITE_LEDGER = "sqlite:///state/ledger.db"  # relative to the config file
 CONFIG = """\
 [ledger]
-url = "sqlite:///{ledger}"
+url = "{ledger}"
 
 [run]
 chunk_size = {chunk_size}{map_workers}
@@ -92,6 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stages", default=",".join(STAGES + ("run",)),
                         help="comma-separated subset of " + ", ".join(STAGES + ("run",)))
     parser.add_argument("--json", type=Path, default=HERE / "results.json", help="where to write the results")
+    parser.add_argument("--ledger-url", default=None,
+                        help="the whole run's ledger: a SQLAlchemy URL of a scratch database, whose ledger tables "
+                             "are dropped first (default: a new SQLite file)")
     parser.add_argument("--ledger-events", type=int, default=0,
                         help="also time a whole run into a ledger already holding this many sent events "
                              "(grown_ledger.py; kept in --data)")
@@ -232,14 +236,18 @@ def child_env(graph_url: str = "http://127.0.0.1:9") -> dict[str, str]:
 
 
 def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None,
-              ledger: Path | None = None) -> Measure:
-    """``capi-uploader run`` from process start to exit, against a fresh sandbox and a fresh ledger,
-    or a copy of ``ledger`` (copied before the clock starts)."""
-    config = prepare_work(work / "run", csv, chunk_size, "state/ledger.db", map_workers)
+              ledger: Path | None = None, ledger_url: str | None = None) -> Measure:
+    """``capi-uploader run`` from process start to exit, against a fresh sandbox and a fresh ledger:
+    a new SQLite file, a copy of ``ledger`` (copied before the clock starts), or ``ledger_url`` with
+    its ledger tables dropped."""
+    config = prepare_work(work / "run", csv, chunk_size, ledger_url or SQLITE_LEDGER, map_workers)
     shutil.rmtree(config.parent / "state", ignore_errors=True)
     if ledger is not None:
         (config.parent / "state").mkdir()
         shutil.copyfile(ledger, config.parent / "state" / "ledger.db")
+    if ledger_url is not None:
+        drop_ledger_tables(ledger_url)
+    url = ledger_url or f"sqlite:///{config.parent / 'state' / 'ledger.db'}"
     sandbox = Sandbox()
     try:
         sandbox_before = sandbox.cpu_seconds()
@@ -255,7 +263,8 @@ def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None,
     cpu = {"main_process": child.cpu_seconds - child.descendants_cpu_seconds,
            "mapping_workers": child.descendants_cpu_seconds, "sandbox": sandbox_cpu}
     return Measure("run" if ledger is None else "run_grown", rows, accepted, child.seconds, child.peak_mb,
-                   {"exit_code": child.code, "ledger": ledger_counts(config.parent / "state" / "ledger.db"),
+                   {"exit_code": child.code, "ledger": ledger_counts(url),
+                    "ledger_backend": url.split(":", 1)[0].split("+", 1)[0],
                     "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
                     "summary": child.text.strip().splitlines()[:12]})
 
@@ -269,17 +278,34 @@ def grown_ledger_file(args: argparse.Namespace) -> Path:
     return path
 
 
-def ledger_counts(path: Path) -> dict[str, int]:
-    import sqlite3
+def ledger_counts(url: str) -> dict[str, int]:
+    from sqlalchemy import create_engine
 
-    with sqlite3.connect(path) as db:
-        return dict(db.execute("SELECT status, COUNT(*) FROM events GROUP BY status").fetchall())
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.exec_driver_sql("SELECT status, COUNT(*) FROM events GROUP BY status").all())
+    finally:
+        engine.dispose()
+
+
+def drop_ledger_tables(url: str) -> None:
+    """A scratch database's ledger tables dropped, so the run starts from an empty ledger."""
+    from sqlalchemy import create_engine
+
+    from uploader.ledger.schema import metadata
+
+    engine = create_engine(url)
+    try:
+        metadata.drop_all(engine)
+    finally:
+        engine.dispose()
 
 
 def run_all(args: argparse.Namespace, work: Path) -> dict[str, Measure]:
     csv = data_file(args).resolve()
     wanted = [s.strip() for s in args.stages.split(",") if s.strip()]
-    config = prepare_work(work / "stages", csv, args.chunk_size, "state/ledger.db", args.map_workers)
+    config = prepare_work(work / "stages", csv, args.chunk_size, SQLITE_LEDGER, args.map_workers)
     shutil.rmtree(config.parent / "state", ignore_errors=True)
     results: dict[str, Measure] = {}
     for stage in [s for s in STAGES if s in wanted]:
@@ -295,7 +321,7 @@ def run_all(args: argparse.Namespace, work: Path) -> dict[str, Measure]:
             results[stage] = run_stage(stage, config, csv, child_env())
     if "run" in wanted:
         print("measuring a whole capi-uploader run ...", file=sys.stderr)
-        results["run"] = whole_run(work, csv, args.chunk_size, args.map_workers)
+        results["run"] = whole_run(work, csv, args.chunk_size, args.map_workers, ledger_url=args.ledger_url)
     if args.ledger_events > 0:
         grown = grown_ledger_file(args)
         print(f"measuring a whole run into a ledger of {args.ledger_events:,} events ...", file=sys.stderr)
@@ -331,6 +357,8 @@ def table(results: dict[str, Measure]) -> str:
         m = results[stage]
         ratio = f"{m.rows_per_second / sdk.rows_per_second:.2f}x" if sdk and stage != "sdk" else ""
         label = LABELS[stage].format(events=m.extra.get("ledger_events_before", 0))
+        if m.extra.get("ledger_backend", "sqlite") != "sqlite":
+            label += f" (ledger on {m.extra['ledger_backend']})"
         lines.append(f"| {label} | {m.rows:,} | {m.rows_per_second:,.0f} | {m.peak_mb:,.0f} | {ratio} |")
     return "\n".join(lines)
 
