@@ -517,8 +517,8 @@ def _journal_copy(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent
     driver = conn.connection.dbapi_connection
     assert driver is not None, "an open connection has its driver connection"
     with driver.cursor().copy(f"COPY journal ({', '.join(columns)}) FROM STDIN") as copy:
-        for event in batch:
-            copy.write_row((dataset_id, *fields(event), fbtrace_id, stamp))
+        for sent in batch:
+            copy.write_row((dataset_id, *fields(sent), fbtrace_id, stamp))
 
 
 def _sql_time(dialect: Dialect) -> Callable[[datetime], Any]:
