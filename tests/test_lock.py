@@ -156,14 +156,21 @@ def test_after_a_sigkill_the_next_run_takes_the_lock_over(project: Project, env:
     ledger.close()
 
 
-def _while_locked(project: Project, command: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], int]:
+def _while_locked(project: Project, command: str, env: dict[str, str],
+                  write_seconds: float = 0.0) -> tuple[subprocess.CompletedProcess[str], int]:
     """``capi-uploader <command>`` while another process holds the run lock; the result and that process's pid."""
-    holder = _hold_lock_in_another_process(project)
+    holder = _hold_lock_in_another_process(project, write_seconds)
+    return _while_running(holder, project, command, env), holder.pid
+
+
+def _while_running(other: subprocess.Popen[str], project: Project, command: str,
+                   env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``capi-uploader <command>`` while ``other`` runs; ``other`` is stopped after."""
     try:
-        return cli("--config", str(project.config), command, env=env), holder.pid
+        return cli("--config", str(project.config), command, env=env)
     finally:
-        holder.kill()
-        holder.wait()
+        other.kill()
+        other.wait()
 
 
 def _hold_lock_in_another_process(project: Project, write_seconds: float = 0.0) -> subprocess.Popen[str]:
@@ -195,15 +202,10 @@ def test_a_cron_run_waits_out_the_holders_long_write_and_exits_3(
     # The holder writes for longer than SQLite's own 5 s wait, as a fold into a large ledger does:
     # the second run waits for the write, then finds the lock taken (not "database is locked").
     project.drop_file("a.csv", good_export())
-    holder = _hold_lock_in_another_process(project, write_seconds=6.5)
-    try:
-        result = cli("--config", str(project.config), "run", env=env)
-    finally:
-        holder.kill()
-        holder.wait()
+    result, holder_pid = _while_locked(project, "run", env, write_seconds=6.5)
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith(f"capi-uploader: another run holds the lock (host {socket.gethostname()}, "
-                                    f"pid {holder.pid}, since ")
+                                    f"pid {holder_pid}, since ")
     assert [r for r in sandbox.requests() if r["method"] == "POST"] == []
 
 
@@ -212,12 +214,7 @@ def test_a_ledger_kept_locked_past_its_timeout_stops_the_run_naming_the_lock(
     project.write_config(ledger_url="sqlite:///state/ledger.db?timeout=1")  # ledger.url's timeout wins
     project.drop_file("a.csv", good_export())
     Ledger.open(f"sqlite:///{project.ledger_file}").close()
-    writer = _write_in_another_process(project, seconds=30)
-    try:
-        result = cli("--config", str(project.config), "run", env=env)
-    finally:
-        writer.kill()
-        writer.wait()
+    result = _while_running(_write_in_another_process(project, seconds=30), project, "run", env)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "capi-uploader: ledger.url: the ledger database stayed locked by another program (database is locked), "
