@@ -23,14 +23,20 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from sqlalchemy import Engine, create_engine, make_url
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate
 import grown_ledger
+
+from uploader.ledger.schema import metadata
 
 TOKEN = "bench-token-0123456789"
 DATASET = "1234567890123"
@@ -264,7 +270,7 @@ def whole_run(work: Path, csv: Path, chunk_size: int, map_workers: int | None,
            "mapping_workers": child.descendants_cpu_seconds, "sandbox": sandbox_cpu}
     return Measure("run" if ledger is None else "run_grown", rows, accepted, child.seconds, child.peak_mb,
                    {"exit_code": child.code, "ledger": ledger_counts(url),
-                    "ledger_backend": url.split(":", 1)[0].split("+", 1)[0],
+                    "ledger_backend": make_url(url).get_backend_name(),
                     "cpu_seconds": {k: round(v, 1) for k, v in cpu.items()},
                     "summary": child.text.strip().splitlines()[:12]})
 
@@ -279,25 +285,21 @@ def grown_ledger_file(args: argparse.Namespace) -> Path:
 
 
 def ledger_counts(url: str) -> dict[str, int]:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return dict(conn.exec_driver_sql("SELECT status, COUNT(*) FROM events GROUP BY status").all())
-    finally:
-        engine.dispose()
+    with _engine(url) as engine, engine.connect() as conn:
+        return dict(conn.exec_driver_sql("SELECT status, COUNT(*) FROM events GROUP BY status").all())
 
 
 def drop_ledger_tables(url: str) -> None:
     """A scratch database's ledger tables dropped, so the run starts from an empty ledger."""
-    from sqlalchemy import create_engine
+    with _engine(url) as engine:
+        metadata.drop_all(engine)
 
-    from uploader.ledger.schema import metadata
 
+@contextmanager
+def _engine(url: str) -> Iterator[Engine]:
     engine = create_engine(url)
     try:
-        metadata.drop_all(engine)
+        yield engine
     finally:
         engine.dispose()
 
