@@ -337,7 +337,7 @@ def machine() -> dict[str, Any]:
 
     model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor())
-    versions = {}
+    versions: dict[str, str | None] = {}
     for name in ("pandas", "numpy", "facebook-business", "phonenumbers", "SQLAlchemy", "httpx"):
         try:
             versions[name] = version(name)
