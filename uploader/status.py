@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from uploader.ledger import Ledger
+from uploader.ledger import FAILED, Ledger
 from uploader.ledger import overview as ov
 from uploader.ledger.history import RunRow, last_runs
 from uploader.ledger.lock import LockHolder, current_holder
@@ -63,8 +63,11 @@ def gather(settings: Settings, now: float | None = None, runs: int = 10) -> Stat
     try:
         engine = ledger.engine
         expiring_total, expiring = ov.expiring(engine, dataset, now)
-        failed_total, failed = ov.failed(engine, dataset)
-        return Status(now, dataset, ov.counts(engine, dataset), last_runs(engine, runs), ov.cursors(engine),
+        counts = ov.counts(engine, dataset)
+        # Both read every event of a large ledger (11 s each at 11 million): the list only when there is one.
+        failed_total = sum(count for _, _, status, count in counts if status == FAILED)
+        failed = ov.failed(engine, dataset) if failed_total else []
+        return Status(now, dataset, counts, last_runs(engine, runs), ov.cursors(engine),
                       expiring_total, expiring, failed_total, failed, current_holder(engine))
     finally:
         ledger.close()

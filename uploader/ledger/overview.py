@@ -76,15 +76,15 @@ def expiring(engine: Engine, dataset_id: str | None, now: float, within: float =
         return int(total), [Expiring(*row) for row in conn.execute(query)]
 
 
-def failed(engine: Engine, dataset_id: str | None, limit: int = 20) -> tuple[int, list[Failed]]:
-    """Events Meta refused (status ``failed``): their number and the latest ones."""
-    where = [*_dataset(dataset_id), events.c.status == FAILED]
+def failed(engine: Engine, dataset_id: str | None, limit: int = 20) -> list[Failed]:
+    """The latest events Meta refused (status ``failed``); their number is in ``counts``. No index
+    holds failed events, so this reads the whole table: ask only when ``counts`` has some."""
     query = (select(events.c.source, events.c.event_name, events.c.event_id, events.c.attempts,
                     events.c.last_error, events.c.fbtrace_id, events.c.updated_at)
-             .where(*where).order_by(events.c.updated_at.desc(), events.c.event_id).limit(limit))
+             .where(*_dataset(dataset_id), events.c.status == FAILED)
+             .order_by(events.c.updated_at.desc(), events.c.event_id).limit(limit))
     with engine.connect() as conn:
-        total = conn.scalar(select(func.count()).select_from(events).where(*where)) or 0
-        return int(total), [Failed(*row) for row in conn.execute(query)]
+        return [Failed(*row) for row in conn.execute(query)]
 
 
 def cursors(engine: Engine) -> list[dict[str, Any]] | None:
