@@ -70,6 +70,12 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     yield from _fresh_database(request.param, tmp_path / "ledger.db", "capi_test_", "the ledger")
 
 
+@pytest.fixture
+def postgres_ledger_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty ledger database on PostgreSQL alone, for what only PostgreSQL does."""
+    yield from _fresh_database("postgresql", tmp_path / "unused.db", "capi_test_", "the ledger")
+
+
 @pytest.fixture(params=["sqlite", "postgresql", "mysql"])
 def crm_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each backend to hold a test CRM (never the ledger's database)."""

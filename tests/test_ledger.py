@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pandas as pd
 import pytest
 from sqlalchemy import create_engine, inspect, select
 
-from tests.conftest import _fresh_database
 from uploader.ledger import EXPIRED, PENDING, SENT, Ledger, StoredEvent
 from uploader.ledger.schema import SCHEMA_VERSION, current_version, events, journal
 
@@ -262,11 +260,6 @@ def test_a_backlog_batch_is_marked_sent_in_place_not_journaled(ledger_url: str) 
     assert [r[:4] for r in table_rows(ledger, "events")] == [("h0", PENDING, 0, None), ("h1", SENT, 1, "T"),
                                                              ("h2", SENT, 1, "T")]
     ledger.close()
-
-
-@pytest.fixture
-def postgres_ledger_url(tmp_path) -> Iterator[str]:
-    yield from _fresh_database("postgresql", tmp_path / "unused.db", "capi_test_", "the ledger's statistics")
 
 
 def test_postgresql_statistics_are_taken_when_a_fold_grows_events_by_a_tenth(postgres_ledger_url: str) -> None:

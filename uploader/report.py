@@ -162,8 +162,8 @@ class RunReport:
 
     def exit_code(self) -> int:
         """0: everything delivered and nothing refused; 1: the run finished but needs a look."""
-        trouble = self.refused_total or self.file_errors or self.window_errors or self.pending_left or self.expired or self.failed \
-            or self.expired_on_read or self.files_not_moved
+        trouble = (self.refused_total or self.file_errors or self.window_errors or self.pending_left or self.expired
+                   or self.failed or self.expired_on_read or self.files_not_moved)
         return 1 if trouble else 0
 
     def render(self) -> str:

@@ -286,8 +286,8 @@ class Ledger:
             elif self.engine.dialect.driver == "psycopg":
                 _journal_copy(conn, dataset_id, batch, fbtrace_id, stamp)
             else:
-                conn.execute(insert(journal), [{"dataset_id": dataset_id, **_event_row(e, _JOURNAL_FIELDS),
-                                                "fbtrace_id": fbtrace_id, "sent_at": stamp} for e in batch])
+                conn.execute(insert(journal), [dict(zip(_JOURNAL_COLUMNS, row))
+                                               for row in _journal_tuples(dataset_id, batch, fbtrace_id, stamp)])
         self._journaled.add(dataset_id, [(e.event_name, e.event_id) for e in batch])
         self._unfolded += len(batch)
         if self._unfolded >= self.fold_every:
@@ -494,18 +494,22 @@ _EVENT_FIELDS = ("event_name", "event_id", "source", "event_time", "action_sourc
 _JOURNAL_FIELDS = ("event_name", "event_id", "source", "event_time", "action_source", "stage_rank")
 # What a sent outcome sets on an event the ledger held (and gives a new one); see Ledger.fold.
 _SENT_CHANGES = ("status", "fbtrace_id", "sent_at", "last_error", "payload", "updated_at")
-_FOLD_COLUMNS = ("dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at", "updated_at", "created_at", "status",
-                 "last_error", "payload", "attempts")
+_JOURNAL_COLUMNS = ("dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at")  # what an append writes
+_FOLD_COLUMNS = (*_JOURNAL_COLUMNS, "updated_at", "created_at", "status", "last_error", "payload", "attempts")
+
+
+def _journal_tuples(dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str,
+                    when: Any) -> list[tuple[Any, ...]]:
+    """A batch's journal rows, in ``_JOURNAL_COLUMNS`` order: every append path writes these."""
+    fields = operator.attrgetter(*_JOURNAL_FIELDS)
+    return [(dataset_id, *fields(e), fbtrace_id, when) for e in batch]
 
 
 def _journal_sqlite(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str,
                     stamp: datetime) -> None:
     """The journal append as one executemany of plain tuples (see ``_insert_sqlite``)."""
-    when = _sql_time(conn.dialect)(stamp)
-    columns = ["dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at"]
-    sql = f"INSERT INTO journal ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-    fields = operator.attrgetter(*_JOURNAL_FIELDS)
-    conn.exec_driver_sql(sql, [(dataset_id, *fields(e), fbtrace_id, when) for e in batch])
+    sql = f"INSERT INTO journal ({', '.join(_JOURNAL_COLUMNS)}) VALUES ({', '.join('?' * len(_JOURNAL_COLUMNS))})"
+    conn.exec_driver_sql(sql, _journal_tuples(dataset_id, batch, fbtrace_id, _sql_time(conn.dialect)(stamp)))
 
 
 def _journal_copy(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], fbtrace_id: str,
@@ -513,13 +517,11 @@ def _journal_copy(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent
     """The journal append as one COPY (PostgreSQL through psycopg 3): 5 ms for a batch of 1,000, where
     an executemany sends 1,000 INSERTs (17 ms); a million-row run into a new ledger took 81 s before, 53-58 s
     with it."""
-    columns = ["dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at"]
-    fields = operator.attrgetter(*_JOURNAL_FIELDS)
     driver = conn.connection.dbapi_connection
     assert driver is not None, "an open connection has its driver connection"
-    with driver.cursor().copy(f"COPY journal ({', '.join(columns)}) FROM STDIN") as copy:
-        for sent in batch:
-            copy.write_row((dataset_id, *fields(sent), fbtrace_id, stamp))
+    with driver.cursor().copy(f"COPY journal ({', '.join(_JOURNAL_COLUMNS)}) FROM STDIN") as copy:
+        for row in _journal_tuples(dataset_id, batch, fbtrace_id, stamp):
+            copy.write_row(row)
 
 
 def _sql_time(dialect: Dialect) -> Callable[[datetime], Any]:
@@ -534,7 +536,7 @@ def _journal_rows(dialect: str, last: int) -> Select[Any]:
     event is journaled once (the sender never sends a key twice); should one ever be there
     twice, PostgreSQL, which refuses to update a row twice in one statement, takes the last."""
     key = (journal.c.dataset_id, journal.c.event_name, journal.c.event_id)
-    query = select(*(journal.c[c] for c in ("dataset_id", *_JOURNAL_FIELDS, "fbtrace_id", "sent_at")),
+    query = select(*(journal.c[c] for c in _JOURNAL_COLUMNS),
                    journal.c.sent_at.label("updated_at"), journal.c.sent_at.label("created_at"),
                    literal(SENT).label("status"), null().label("last_error"), literal("").label("payload"),
                    literal(1).label("attempts")).where(journal.c.seq <= last)
@@ -544,8 +546,8 @@ def _journal_rows(dialect: str, last: int) -> Select[Any]:
     return query.order_by(*key, journal.c.seq)
 
 
-def _event_row(event: StoredEvent, fields: Sequence[str] = _EVENT_FIELDS) -> dict[str, Any]:
-    return {field: getattr(event, field) for field in fields}
+def _event_row(event: StoredEvent) -> dict[str, Any]:
+    return {field: getattr(event, field) for field in _EVENT_FIELDS}
 
 
 def _update_keys(conn: Connection, dataset_id: str, batch: Sequence[StoredEvent], **values: Any) -> None:
